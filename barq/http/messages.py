@@ -1,0 +1,168 @@
+"""The two objects that cross the server/application boundary.
+
+The server turns bytes into an :class:`HTTPRequest` (always complete: head *and*
+body), calls the application with it on a worker thread, and turns the
+:class:`HTTPResponse` it gets back into bytes. Nothing here knows about sockets or
+threads; the framework (``barq.app``) and ``barq.testing`` build and read these
+objects directly.
+
+An *application* is any callable ``app(request: HTTPRequest) -> HTTPResponse``.
+It may also define ``startup()`` and ``shutdown()``; the server calls them once,
+before serving the first request and after the last one.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+__all__ = [
+    "Application",
+    "FileBody",
+    "HTTPRequest",
+    "HTTPResponse",
+]
+
+
+class HTTPRequest:
+    """A complete HTTP request as parsed from the wire.
+
+    Attributes (all set by the parser; the framework treats them as read-only
+    except ``route``):
+
+    - ``method``: upper-case method token, e.g. ``"GET"``.
+    - ``target``: the request-target exactly as sent (``/a%20b?x=1``,
+      ``http://host/a``, ``*``).
+    - ``path``: the path component, still percent-encoded (``/a%20b``). For an
+      absolute-form target it is the path part of the URL; for ``*`` it is ``"*"``.
+    - ``query``: the raw query string without the ``?`` (``""`` when absent).
+    - ``http_version``: ``"1.1"`` or ``"1.0"``.
+    - ``headers``: list of ``(name, value)`` with names lower-cased and both
+      decoded as latin-1, in wire order, duplicates kept.
+    - ``body``: the whole body (chunked coding already removed).
+    - ``client`` / ``server``: ``(host, port)`` of the peer / local socket, or
+      ``None`` for Unix sockets and in-process tests.
+    - ``scheme``: ``"http"`` (or ``"https"`` when a trusted proxy says so).
+    - ``keep_alive``: whether the client allows the connection to stay open.
+    - ``route``: set by the framework to the matched route template
+      (``"/items/{item_id}"``) so metrics can group by route; ``None`` otherwise.
+    - ``trailers``: trailer fields of a chunked body, same shape as ``headers``.
+    """
+
+    __slots__ = (
+        "body",
+        "client",
+        "headers",
+        "http_version",
+        "keep_alive",
+        "method",
+        "path",
+        "query",
+        "route",
+        "scheme",
+        "server",
+        "target",
+        "trailers",
+    )
+
+    def __init__(
+        self,
+        method: str,
+        target: str,
+        path: str,
+        query: str,
+        http_version: str,
+        headers: list[tuple[str, str]],
+        body: bytes = b"",
+        *,
+        client: tuple[str, int] | None = None,
+        server: tuple[str, int] | None = None,
+        scheme: str = "http",
+        keep_alive: bool = True,
+        trailers: list[tuple[str, str]] | None = None,
+    ) -> None:
+        self.method = method
+        self.target = target
+        self.path = path
+        self.query = query
+        self.http_version = http_version
+        self.headers = headers
+        self.body = body
+        self.client = client
+        self.server = server
+        self.scheme = scheme
+        self.keep_alive = keep_alive
+        self.route: str | None = None
+        self.trailers = trailers
+
+    def header(self, name: str, default: str | None = None) -> str | None:
+        """First value of header ``name`` (case-insensitive), or ``default``."""
+        name = name.lower()
+        for key, value in self.headers:
+            if key == name:
+                return value
+        return default
+
+    def __repr__(self) -> str:
+        return f"<HTTPRequest {self.method} {self.target} HTTP/{self.http_version}>"
+
+
+@dataclass(slots=True)
+class FileBody:
+    """A response body read from a file, sent with ``socket.sendfile`` when possible.
+
+    ``path`` is opened by the server on the worker thread; ``offset``/``count``
+    select a byte range (``count=None`` means to the end of the file).
+    """
+
+    path: str | os.PathLike[str]
+    offset: int = 0
+    count: int | None = None
+
+
+class HTTPResponse:
+    """What an application returns.
+
+    - ``status``: the status code.
+    - ``headers``: list of ``(name, value)`` str pairs. The server adds
+      ``Date``, ``Server``, ``Content-Length`` / ``Transfer-Encoding`` and
+      ``Connection`` itself; an application-supplied ``content-length`` is only
+      used for streamed bodies (to send them without chunked coding).
+    - exactly one body form: ``body`` (bytes), ``stream`` (an iterable of
+      bytes, sent with chunked coding; its ``close()`` is called when the
+      response ends, also when the client went away), or ``file`` (a
+      :class:`FileBody`).
+    - ``on_complete``: called on the worker thread after the response has been
+      sent (or failed to send), e.g. to run background tasks.
+    """
+
+    __slots__ = ("body", "file", "headers", "on_complete", "status", "stream")
+
+    def __init__(
+        self,
+        status: int = 200,
+        headers: list[tuple[str, str]] | None = None,
+        body: bytes = b"",
+        *,
+        stream: Iterable[bytes] | Iterator[bytes] | None = None,
+        file: FileBody | None = None,
+        on_complete: Callable[[], Any] | None = None,
+    ) -> None:
+        self.status = status
+        self.headers = headers if headers is not None else []
+        self.body = body
+        self.stream = stream
+        self.file = file
+        self.on_complete = on_complete
+
+    def __repr__(self) -> str:
+        return f"<HTTPResponse {self.status}>"
+
+
+@runtime_checkable
+class Application(Protocol):
+    """The interface the server calls. ``startup``/``shutdown`` are optional."""
+
+    def __call__(self, request: HTTPRequest, /) -> HTTPResponse: ...

@@ -1,0 +1,1 @@
+"""The ``barq`` command line: new, dev, run, routes, stats."""
