@@ -1,6 +1,7 @@
 """The Typer application behind the ``barq`` command.
 
-Each command is a thin layer over an importable function in its own module.
+Each command lives in its own module (``barq_cli/<command>.py``) as a thin layer
+over importable, tested functions; the module's ``register(app)`` adds it here.
 """
 
 from __future__ import annotations
@@ -29,11 +30,25 @@ def _version_callback(value: bool) -> None:
 @app.callback()
 def _root(
     version: bool = typer.Option(
-        False, "--version", "-V", help="Show the version and exit.", callback=_version_callback,
+        False,
+        "--version",
+        "-V",
+        help="Show the version and exit.",
+        callback=_version_callback,
         is_eager=True,
     ),
 ) -> None:
     """Barq: a fast HTTP framework and server for free-threaded Python."""
+
+
+def _register_commands() -> None:
+    from barq_cli import dev, new, routes, run, stats
+
+    for module in (new, dev, run, routes, stats):
+        module.register(app)
+
+
+_register_commands()
 
 
 def main() -> None:

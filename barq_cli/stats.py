@@ -1,0 +1,9 @@
+"""`barq stats` (being built; see docs/architecture.md)."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add the `stats` command to the CLI (not implemented yet)."""
