@@ -1,0 +1,251 @@
+"""The reactor thread: owns the epoll set, the listeners and every waiting connection.
+
+It never reads request bytes or runs application code. Its jobs:
+
+- accept new connections (pausing at ``max_connections`` so that further
+  clients wait in the kernel's listen backlog instead of growing memory);
+- when a connection becomes readable, hand it to the workers through the ready
+  queue. Connections are registered ``EPOLLONESHOT``, so a connection is on the
+  queue at most once and the queue can never hold more entries than there are
+  open connections;
+- expire deadlines: header timeout (408), body stall (408), keep-alive idle
+  (silent close); and close idle connections when draining for shutdown.
+
+Workers call :meth:`Reactor.rearm` to give a connection back and
+:meth:`Reactor.close` to drop one; both are safe from any thread (epoll_ctl is
+thread-safe in the kernel, and the connection table is only mutated under the
+rules documented on :class:`~barq.server.connection.Connection`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import queue
+import select
+import socket
+import threading
+import time
+from typing import TYPE_CHECKING
+
+from barq.http.serializer import error_response
+from barq.server.connection import KEEPALIVE, Connection
+
+if TYPE_CHECKING:
+    from barq.server.config import ServerConfig
+
+__all__ = ["Reactor"]
+
+logger = logging.getLogger("barq.server")
+
+_CONN_EVENTS = select.EPOLLIN | select.EPOLLRDHUP | select.EPOLLONESHOT
+_SWEEP_INTERVAL = 0.25
+
+
+class Reactor:
+    """Runs on the ``barq-reactor`` thread (see module docstring)."""
+
+    def __init__(
+        self,
+        config: ServerConfig,
+        listeners: list[socket.socket],
+        ready: queue.SimpleQueue[Connection | None],
+    ) -> None:
+        self.config = config
+        self.listeners = {sock.fileno(): sock for sock in listeners}
+        self.ready = ready
+        self.limits = config.limits()
+        self.epoll = select.epoll()
+        self.connections: dict[int, Connection] = {}
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
+        self.epoll.register(self._wake_r, select.EPOLLIN)
+        self._accepting = False
+        self._stopping = False
+        self.draining = False
+        self._drain_started = 0.0
+        # Counters written only by the reactor thread.
+        self.accepted = 0
+        self.timed_out = 0
+        self.thread: threading.Thread | None = None
+
+    # -- control (any thread) --------------------------------------------------
+
+    def start(self) -> None:
+        self._set_accepting(True)
+        self.thread = threading.Thread(target=self._run, name="barq-reactor", daemon=True)
+        self.thread.start()
+
+    def wake(self) -> None:
+        with contextlib.suppress(BlockingIOError, OSError):
+            os.write(self._wake_w, b"x")
+
+    def stop_accepting(self) -> None:
+        """Begin a graceful shutdown: no new connections, idle ones are closed."""
+        self.draining = True
+        self._drain_started = time.monotonic()
+        self.wake()
+
+    def stop(self) -> None:
+        """Stop the reactor thread and close every connection still open."""
+        self._stopping = True
+        self.wake()
+        if self.thread is not None and self.thread is not threading.current_thread():
+            self.thread.join(timeout=5)
+        for conn in list(self.connections.values()):
+            self.close(conn)
+        for fd in self.listeners:
+            with contextlib.suppress(OSError, ValueError):
+                self.epoll.unregister(fd)
+        with contextlib.suppress(OSError):
+            self.epoll.close()
+        for fd in (self._wake_r, self._wake_w):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+    # -- called by workers -----------------------------------------------------
+
+    def rearm(self, conn: Connection) -> None:
+        """Give a connection back to the epoll set to wait for more bytes."""
+        try:
+            self.epoll.modify(conn.fd, _CONN_EVENTS)
+        except OSError:
+            self.close(conn)
+
+    def close(self, conn: Connection) -> None:
+        """Forget and close a connection (idempotent, any thread).
+
+        The entry leaves the table *before* the socket is closed, so the file
+        descriptor number cannot be reused by a new connection while the old
+        entry still names it.
+        """
+        if conn.closed:
+            return
+        conn.closed = True
+        if self.connections.get(conn.fd) is conn:
+            self.connections.pop(conn.fd, None)
+        with contextlib.suppress(OSError):
+            self.epoll.unregister(conn.fd)
+        with contextlib.suppress(OSError):
+            conn.sock.close()
+        if self._accepting is False and not self.draining:
+            self.wake()  # capacity freed: the reactor may resume accepting
+
+    # -- reactor thread --------------------------------------------------------
+
+    def _set_accepting(self, on: bool) -> None:
+        if on == self._accepting:
+            return
+        for fd in self.listeners:
+            try:
+                if on:
+                    self.epoll.register(fd, select.EPOLLIN)
+                else:
+                    self.epoll.unregister(fd)
+            except OSError:
+                pass
+        self._accepting = on
+
+    def _run(self) -> None:
+        poll = self.epoll.poll
+        listeners = self.listeners
+        connections = self.connections
+        put = self.ready.put
+        wake_r = self._wake_r
+        next_sweep = time.monotonic() + _SWEEP_INTERVAL
+        while not self._stopping:
+            try:
+                events = poll(_SWEEP_INTERVAL)
+            except InterruptedError:
+                continue
+            except OSError:
+                if self._stopping:
+                    break
+                raise
+            for fd, _mask in events:
+                conn = connections.get(fd)
+                if conn is not None:
+                    conn.queued = True
+                    put(conn)
+                elif fd in listeners:
+                    self._accept(listeners[fd])
+                elif fd == wake_r:
+                    with contextlib.suppress(OSError):
+                        os.read(wake_r, 4096)
+            if self.draining:
+                if self._accepting:
+                    self._set_accepting(False)
+            elif len(connections) < self.config.max_connections:
+                self._set_accepting(True)
+            now = time.monotonic()
+            if now >= next_sweep:
+                next_sweep = now + _SWEEP_INTERVAL
+                self._sweep(now)
+
+    def _accept(self, listener: socket.socket) -> None:
+        config = self.config
+        connections = self.connections
+        while len(connections) < config.max_connections:
+            try:
+                sock, addr = listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                # EMFILE/ENFILE and friends: stop accepting for a moment.
+                logger.warning("accept() failed: %s", exc)
+                return
+            sock.setblocking(False)
+            if sock.family != socket.AF_UNIX:
+                with contextlib.suppress(OSError):
+                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                peer = (addr[0], addr[1])
+                local_name = sock.getsockname()
+                local = (local_name[0], local_name[1])
+            else:
+                peer = None
+                local = None
+            conn = Connection(sock, peer, local, self.limits, config.keepalive_timeout)
+            connections[conn.fd] = conn
+            self.accepted += 1
+            try:
+                self.epoll.register(conn.fd, _CONN_EVENTS)
+            except OSError:
+                self.close(conn)
+        self._set_accepting(False)
+
+    def _sweep(self, now: float) -> None:
+        draining = self.draining
+        grace_over = draining and now - self._drain_started > self.config.graceful_timeout
+        for conn in list(self.connections.values()):
+            if conn.queued or conn.closed:
+                continue
+            idle = conn.deadline_kind == KEEPALIVE
+            expired = now >= conn.deadline
+            idle = conn.deadline_kind == KEEPALIVE
+            if not (expired or (draining and idle) or grace_over):
+                continue
+            if not conn.lock.acquire(blocking=False):
+                continue  # a worker holds it: not ours to expire
+            try:
+                if conn.queued or conn.closed:
+                    continue
+                if expired and conn.deadline_kind != KEEPALIVE:
+                    # Slow or stalled request: tell the client why, then close.
+                    self.timed_out += 1
+                    with contextlib.suppress(OSError):
+                        conn.sock.send(error_response(408, "request timed out"))
+                self.close(conn)
+            finally:
+                conn.lock.release()
+
+    # -- gauges ----------------------------------------------------------------
+
+    def idle_count(self) -> int:
+        """Connections waiting between requests (racy read, for metrics)."""
+        return sum(
+            1
+            for conn in list(self.connections.values())
+            if conn.deadline_kind == KEEPALIVE and not conn.queued and not conn.lock.locked()
+        )

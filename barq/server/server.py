@@ -1,0 +1,238 @@
+"""The Server: listeners + reactor thread + worker threads + lifespan + signals."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import queue
+import signal
+import socket
+import threading
+import time
+from typing import Any
+
+from barq.http.messages import HTTPRequest, HTTPResponse
+from barq.runtime import describe_interpreter, warn_if_gil_reenabled
+from barq.server.config import ServerConfig
+from barq.server.connection import Connection
+from barq.server.listeners import bind_listeners, describe_listener
+from barq.server.reactor import Reactor
+from barq.server.worker import Worker
+
+__all__ = ["Server", "StartupError", "serve"]
+
+logger = logging.getLogger("barq.server")
+
+
+class StartupError(RuntimeError):
+    """The application's startup hook failed; the server did not start."""
+
+
+class Server:
+    """An HTTP/1.1 server running ``app`` on a pool of worker threads.
+
+    ``app`` is any callable ``(HTTPRequest) -> HTTPResponse``; its optional
+    ``startup()``/``shutdown()`` methods run once around serving.
+    """
+
+    def __init__(self, app: Any, config: ServerConfig | None = None, **options: Any) -> None:
+        config = config or ServerConfig()
+        if options:
+            config = config.with_options(**options)
+        config.validate()
+        self.app = app
+        self.config = config
+        self.ready: queue.SimpleQueue[Connection | None] = queue.SimpleQueue()
+        self.listeners: list[socket.socket] = []
+        self._owned: list[socket.socket] = []
+        self.reactor: Reactor = None  # type: ignore[assignment]  # set by start()
+        self.workers: list[Worker] = []
+        self.started_at = 0.0
+        self._started = False
+        self._stopped = threading.Event()
+        self._stop_lock = threading.Lock()
+        self._stop_requested = threading.Event()
+        self._signal_count = 0
+
+    # -- lifecycle -------------------------------------------------------------
+
+    @property
+    def addresses(self) -> list[Any]:
+        """Local addresses of the listeners: ``(host, port)`` tuples or Unix paths."""
+        result = []
+        for sock in self.listeners:
+            with contextlib.suppress(OSError):
+                name = sock.getsockname()
+                result.append(name if isinstance(name, str) else (name[0], name[1]))
+        return result
+
+    @property
+    def urls(self) -> list[str]:
+        return [describe_listener(sock) for sock in self.listeners]
+
+    def start(self) -> None:
+        """Bind, run the app's startup hook, start the reactor and the workers.
+
+        Returns once the server accepts connections. Raises
+        :class:`StartupError` if the application's startup fails, and
+        ``OSError`` (``AddressInUseError``) if the address cannot be bound.
+        """
+        if self._started:
+            raise RuntimeError("server already started")
+        self.listeners, self._owned = bind_listeners(self.config)
+        try:
+            startup = getattr(self.app, "startup", None)
+            if startup is not None:
+                try:
+                    startup()
+                except Exception as exc:
+                    raise StartupError(f"application startup failed: {exc!r}") from exc
+            warn_if_gil_reenabled()
+            self.reactor = Reactor(self.config, self.listeners, self.ready)
+            self.workers = [Worker(self, i) for i in range(self.config.worker_count())]
+            metrics = self.config.metrics
+            if metrics is not None:
+                metrics.bind_server(self)
+            for worker in self.workers:
+                worker.start()
+            self.started_at = time.time()
+            self.reactor.start()
+        except BaseException:
+            self._close_listeners()
+            raise
+        self._started = True
+        logger.info(
+            "Barq serving on %s with %d threads (%s, pid %d)",
+            ", ".join(self.urls),
+            len(self.workers),
+            describe_interpreter(),
+            os.getpid(),
+        )
+
+    def stop(self, grace: float | None = None) -> None:
+        """Graceful shutdown: stop accepting, finish in-flight requests within
+        ``grace`` seconds (default ``config.graceful_timeout``), close idle
+        connections, stop the threads, run the app's shutdown hook."""
+        with self._stop_lock:
+            if not self._started or self._stopped.is_set():
+                return
+            grace = self.config.graceful_timeout if grace is None else grace
+            reactor = self.reactor
+            reactor.stop_accepting()
+            self._close_listeners()
+            deadline = time.monotonic() + grace
+            while time.monotonic() < deadline:
+                if not reactor.connections and not any(w.busy for w in self.workers):
+                    break
+                time.sleep(0.02)
+            else:
+                busy = sum(1 for w in self.workers if w.busy)
+                if busy:
+                    logger.warning(
+                        "graceful shutdown: %d request(s) still running after %.1fs", busy, grace
+                    )
+            reactor.stop()
+            for _ in self.workers:
+                self.ready.put(None)
+            join_deadline = time.monotonic() + 1.0
+            for worker in self.workers:
+                worker.thread.join(timeout=max(0.0, join_deadline - time.monotonic()))
+            shutdown = getattr(self.app, "shutdown", None)
+            if shutdown is not None:
+                try:
+                    shutdown()
+                except Exception:
+                    logger.exception("error in application shutdown")
+            self._stopped.set()
+            logger.info("Barq stopped")
+
+    def stop_accepting(self) -> None:
+        """Stop accepting new connections but keep serving open ones."""
+        if self._started:
+            self.reactor.stop_accepting()
+            self._close_listeners()
+
+    def request_stop(self) -> None:
+        """Ask :meth:`serve_forever` to shut down (thread- and signal-safe)."""
+        self._stop_requested.set()
+
+    def serve_forever(self) -> None:
+        """Start, then block until SIGINT/SIGTERM (or :meth:`request_stop`), then stop.
+
+        A second signal during the graceful shutdown shortens the grace to zero.
+        """
+        previous: dict[int, Any] = {}
+        install = (
+            self.config.install_signal_handlers
+            and threading.current_thread() is threading.main_thread()
+        )
+        if install:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                previous[sig] = signal.signal(sig, self._on_signal)
+        try:
+            if not self._started:
+                self.start()
+            while not self._stop_requested.wait(0.5):
+                pass
+            self.stop()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        self._signal_count += 1
+        if self._signal_count > 1 and self._started:
+            logger.warning("second signal: stopping now")
+            self.reactor.draining = True
+            os._exit(1) if self._signal_count > 2 else None
+        self._stop_requested.set()
+
+    def wait_stopped(self, timeout: float | None = None) -> bool:
+        return self._stopped.wait(timeout)
+
+    def _close_listeners(self) -> None:
+        for sock in self._owned:
+            with contextlib.suppress(OSError):
+                if sock.family == socket.AF_UNIX:
+                    path = sock.getsockname()
+                    if path:
+                        with contextlib.suppress(OSError):
+                            os.unlink(path)
+                sock.close()
+        self._owned = []
+
+    # -- observation -----------------------------------------------------------
+
+    def gauges(self) -> dict[str, int]:
+        """Server-wide gauges and counters (racy reads, for metrics)."""
+        reactor = self.reactor
+        if reactor is None:
+            return {}
+        return {
+            "open_connections": len(reactor.connections),
+            "idle_connections": reactor.idle_count(),
+            "queued": self.ready.qsize(),
+            "accepted": reactor.accepted,
+            "rejected": sum(w.rejected for w in self.workers),
+            "timed_out": reactor.timed_out,
+            "workers": len(self.workers),
+            "busy_workers": sum(1 for w in self.workers if w.busy),
+        }
+
+
+def serve(app: Any, **options: Any) -> None:
+    """Run ``app`` until SIGINT/SIGTERM: ``serve(app, host="0.0.0.0", port=8000, threads=16)``.
+
+    ``workers=`` is accepted as an alias of ``threads=``.
+    """
+    if "workers" in options:
+        workers = options.pop("workers")
+        if options.get("threads") is None:
+            options["threads"] = workers
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
+    Server(app, ServerConfig().with_options(**options)).serve_forever()
+
+
+def _echo_app(request: HTTPRequest) -> HTTPResponse:  # pragma: no cover - manual testing
+    return HTTPResponse(200, [("content-type", "text/plain")], request.body or b"ok\n")
