@@ -1,0 +1,161 @@
+"""Settings for ``barq dev`` and ``barq run``: command line, ``BARQ_*``, ``[tool.barq]``.
+
+Precedence, highest first: a command-line option, its ``BARQ_<NAME>`` environment
+variable (Typer reads both), the ``[tool.barq]`` table of ``pyproject.toml`` in the
+current directory, the built-in default. Keys in ``[tool.barq]`` use the option
+names with ``_`` or ``-`` (``max_body_bytes`` or ``max-body-bytes``).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "SERVER_OPTIONS",
+    "ConfigError",
+    "ServerOption",
+    "ToolConfig",
+    "load_tool_config",
+    "parse_host_port",
+]
+
+
+class ConfigError(ValueError):
+    """A bad setting; the message names where it came from."""
+
+
+@dataclass(frozen=True)
+class ServerOption:
+    """A server limit or timeout exposed as ``--<name>`` and ``BARQ_<NAME>``."""
+
+    name: str
+    type: type
+    help: str
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    @property
+    def envvar(self) -> str:
+        return "BARQ_" + self.name.upper()
+
+
+#: The ServerConfig limits and timeouts that ``barq run`` exposes.
+SERVER_OPTIONS: tuple[ServerOption, ...] = (
+    ServerOption("backlog", int, "Listen backlog (capped by the kernel's somaxconn)."),
+    ServerOption("max_connections", int, "Open connections at most; more wait in the backlog."),
+    ServerOption("max_request_line", int, "Longest request line in bytes (else 414)."),
+    ServerOption("max_header_bytes", int, "Largest request header block in bytes (else 431)."),
+    ServerOption("max_headers", int, "Most request header fields (else 431)."),
+    ServerOption("max_body_bytes", int, "Largest request body in bytes (else 413)."),
+    ServerOption("header_timeout", float, "Seconds to receive a request head (else 408)."),
+    ServerOption("body_timeout", float, "Seconds a request body may stall (else 408)."),
+    ServerOption("keepalive_timeout", float, "Seconds an idle keep-alive connection stays open."),
+    ServerOption("write_timeout", float, "Seconds a response write may stall."),
+    ServerOption("graceful_timeout", float, "Seconds a shutdown waits for in-flight requests."),
+)
+
+
+@dataclass
+class ToolConfig:
+    """The ``[tool.barq]`` table of ``pyproject.toml`` (empty when there is none)."""
+
+    root: Path
+    path: Path | None = None
+    values: dict[str, Any] = field(default_factory=dict)
+
+    def where(self, key: str) -> str:
+        return f"[tool.barq] {key} in {self.path}" if self.path else key
+
+    def get(self, key: str, convert: Callable[[Any], Any] | None = None) -> Any:
+        """The value of ``key`` (None when unset), converted and checked."""
+        if key not in self.values:
+            return None
+        value = self.values[key]
+        if convert is None:
+            return value
+        try:
+            return convert(value)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{self.where(key)}: {exc}") from None
+
+    def pick(self, key: str, cli_value: Any, default: Any, convert: Any = None) -> Any:
+        """``cli_value`` (command line or environment) if given, else the table, else default."""
+        if cli_value is not None and cli_value != () and cli_value != []:
+            return cli_value
+        value = self.get(key, convert)
+        return default if value is None else value
+
+
+def load_tool_config(directory: Path | None = None) -> ToolConfig:
+    """Read ``[tool.barq]`` from ``directory/pyproject.toml`` (the current directory)."""
+    root = (directory or Path.cwd()).resolve()
+    path = root / "pyproject.toml"
+    if not path.is_file():
+        return ToolConfig(root=root)
+    try:
+        with path.open("rb") as f:
+            data = tomllib.load(f)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc}") from None
+    table = data.get("tool", {}).get("barq", {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"[tool.barq] in {path} must be a table")
+    values = {str(k).replace("-", "_"): v for k, v in table.items()}
+    return ToolConfig(root=root, path=path, values=values)
+
+
+# --- converters for [tool.barq] values (TOML already gives typed values) ---------
+
+
+def as_int(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"expected an integer, got {value!r}")
+    return value
+
+
+def as_float(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"expected a number, got {value!r}")
+    return float(value)
+
+
+def as_bool(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"expected true or false, got {value!r}")
+    return value
+
+
+def as_str(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"expected a string, got {value!r}")
+    return value
+
+
+def as_str_list(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"expected a list of strings, got {value!r}")
+    return list(value)
+
+
+CONVERTERS: dict[type, Callable[[Any], Any]] = {int: as_int, float: as_float, bool: as_bool}
+
+
+def parse_host_port(value: str, *, what: str = "address") -> tuple[str, int]:
+    """``"127.0.0.1:9000"``, ``"[::1]:9000"`` or ``":9000"`` → ``(host, port)``."""
+    text = value.strip()
+    host, sep, port_text = text.rpartition(":")
+    if not sep or not port_text.isdigit():
+        raise ConfigError(f"{what} must look like HOST:PORT (e.g. 127.0.0.1:9000), not {value!r}")
+    port = int(port_text)
+    if not 0 <= port <= 65535:
+        raise ConfigError(f"{what}: port must be between 0 and 65535, not {port}")
+    host = host.strip("[]") or "127.0.0.1"
+    return host, port
