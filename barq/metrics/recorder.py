@@ -1,0 +1,231 @@
+"""Per-worker-thread recorders: the metrics hot path.
+
+The server creates one :class:`WorkerRecorder` per worker thread
+(``Metrics.worker(index, name)``) and calls :meth:`WorkerRecorder.request_started`
+and :meth:`WorkerRecorder.request_finished` around every request. Only that thread
+ever *writes* a recorder, so there is no lock: every update is a plain attribute or
+preallocated-list store. Snapshots read the attributes from another thread without
+locking. Such a racy read can see one request counted in ``requests`` but not yet
+in the latency histogram (or vice versa); totals are therefore exact once the
+server is quiet and off by at most one request per busy worker while it is not.
+That is the usual trade-off of lock-free metrics and is fine for monitoring.
+
+Per-route statistics are kept per thread too (``routes[route][method]``) and merged
+when a snapshot is taken. The only allocation on the hot path is the first request
+of a new route/method pair on a thread (a :class:`RouteStats` with its bucket list).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from barq.metrics.histogram import BUCKET_COUNT, MAX_EXP, MIN_EXP, OVERFLOW_INDEX, SUB_BITS
+from barq.metrics.hooks import RequestEnd, RequestStart
+
+if TYPE_CHECKING:
+    from barq.http.messages import HTTPRequest
+    from barq.metrics.core import Metrics
+
+__all__ = ["KNOWN_METHODS", "MAX_ROUTES_PER_THREAD", "UNMATCHED", "RouteStats", "WorkerRecorder"]
+
+UNMATCHED = "<unmatched>"
+"""Route key for requests no route matched (404s, bare applications)."""
+OVERFLOW_ROUTE = "<other>"
+"""Route key used once a thread has seen :data:`MAX_ROUTES_PER_THREAD` routes."""
+MAX_ROUTES_PER_THREAD = 1000
+KNOWN_METHODS = frozenset(
+    ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT")
+)
+"""Other method tokens are counted as ``"OTHER"`` so clients cannot inflate cardinality."""
+
+# Hot-path constants (module globals are one dict lookup each).
+_LOW = 1 << MIN_EXP
+_TOP_EXP = MAX_EXP
+_OCT0 = MIN_EXP + 1
+_SHIFT0 = SUB_BITS + 1
+_MASK = (1 << SUB_BITS) - 1
+_OVERFLOW = OVERFLOW_INDEX
+
+
+class RouteStats:
+    """Counters and latency histogram of one (route, method) pair on one thread."""
+
+    __slots__ = ("count", "counts", "errors", "max_ns", "sum_ns")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.errors = 0
+        self.sum_ns = 0
+        self.max_ns = 0
+        self.counts = [0] * BUCKET_COUNT
+
+
+class WorkerRecorder:
+    """Metrics of one worker thread. Written only by that thread; read racily.
+
+    Public read-only attributes: ``index``, ``name``, ``requests``, ``errors``
+    (application exceptions, failed writes and 5xx responses), ``bytes_in``,
+    ``bytes_out``, ``status_counts`` (index 1-5 = 1xx-5xx, 0 = anything else),
+    ``counts``/``sum_ns``/``max_ns`` (latency histogram), ``current`` (the request
+    being served, or None) and ``busy_since`` (its ``perf_counter_ns`` start, 0 when
+    idle), ``routes`` (``{route: {method: RouteStats}}``).
+    """
+
+    __slots__ = (
+        "_metrics",
+        "busy_since",
+        "bytes_in",
+        "bytes_out",
+        "counts",
+        "current",
+        "errors",
+        "index",
+        "max_ns",
+        "name",
+        "requests",
+        "routes",
+        "status_counts",
+        "sum_ns",
+    )
+
+    def __init__(self, metrics: Metrics, index: int, name: str) -> None:
+        self._metrics = metrics
+        self.index = index
+        self.name = name
+        self.requests = 0
+        self.errors = 0
+        self.bytes_in = 0
+        self.bytes_out = 0
+        self.status_counts = [0] * 6
+        self.counts = [0] * BUCKET_COUNT
+        self.sum_ns = 0
+        self.max_ns = 0
+        self.current: HTTPRequest | None = None
+        self.busy_since = 0
+        self.routes: dict[str, dict[str, RouteStats]] = {}
+
+    def request_started(self, request: HTTPRequest, start_ns: int) -> None:
+        """Mark this worker busy with ``request`` (``start_ns``: perf_counter_ns)."""
+        self.busy_since = start_ns
+        self.current = request
+        hooks = self._metrics._start_hooks
+        if hooks:
+            self._run_start_hooks(hooks, request, start_ns)
+
+    def request_finished(
+        self,
+        request: HTTPRequest,
+        status: int,
+        start_ns: int,
+        end_ns: int,
+        bytes_in: int,
+        bytes_out: int,
+        error: object | None,
+    ) -> None:
+        """Account for a finished request and mark this worker idle."""
+        d = end_ns - start_ns
+        if d < _LOW:
+            i = 0
+            if d < 0:
+                d = 0
+        else:
+            e = d.bit_length()
+            if e > _TOP_EXP:
+                i = _OVERFLOW
+            else:
+                i = ((e - _OCT0) << SUB_BITS) + ((d >> (e - _SHIFT0)) & _MASK) + 1
+        self.counts[i] += 1
+        self.sum_ns += d
+        if d > self.max_ns:
+            self.max_ns = d
+        self.requests += 1
+        cls = status // 100
+        self.status_counts[cls if 0 < cls < 6 else 0] += 1
+        failed = error is not None or status >= 500
+        if failed:
+            self.errors += 1
+        self.bytes_in += bytes_in
+        self.bytes_out += bytes_out
+
+        route = request.route or UNMATCHED
+        method = request.method
+        if method not in KNOWN_METHODS:
+            method = "OTHER"
+        by_method = self.routes.get(route)
+        if by_method is None:
+            by_method = self._new_route(route)
+        stats = by_method.get(method)
+        if stats is None:
+            stats = by_method[method] = RouteStats()
+        stats.count += 1
+        stats.counts[i] += 1
+        stats.sum_ns += d
+        if d > stats.max_ns:
+            stats.max_ns = d
+        if failed:
+            stats.errors += 1
+
+        self.current = None
+        self.busy_since = 0
+        hooks = self._metrics._end_hooks
+        if hooks:
+            self._run_end_hooks(
+                hooks, request, route, status, start_ns, d, bytes_in, bytes_out, error
+            )
+
+    # -- slow paths -------------------------------------------------------------
+
+    def _new_route(self, route: str) -> dict[str, RouteStats]:
+        if len(self.routes) >= MAX_ROUTES_PER_THREAD:
+            route = OVERFLOW_ROUTE
+            existing = self.routes.get(route)
+            if existing is not None:
+                return existing
+        by_method: dict[str, RouteStats] = {}
+        self.routes[route] = by_method
+        return by_method
+
+    def _run_start_hooks(self, hooks: tuple[Any, ...], request: HTTPRequest, start_ns: int) -> None:
+        event = RequestStart(
+            self.index, self.name, request.method, request.path, request.route, start_ns
+        )
+        for hook in hooks:
+            try:
+                hook(event)
+            except Exception as exc:
+                self._metrics.hook_errors.report(hook, exc)
+
+    def _run_end_hooks(
+        self,
+        hooks: tuple[Any, ...],
+        request: HTTPRequest,
+        route: str,
+        status: int,
+        start_ns: int,
+        duration_ns: int,
+        bytes_in: int,
+        bytes_out: int,
+        error: object | None,
+    ) -> None:
+        event = RequestEnd(
+            self.index,
+            self.name,
+            request.method,
+            request.path,
+            route,
+            status,
+            start_ns,
+            duration_ns,
+            bytes_in,
+            bytes_out,
+            error,
+        )
+        for hook in hooks:
+            try:
+                hook(event)
+            except Exception as exc:
+                self._metrics.hook_errors.report(hook, exc)
+
+    def __repr__(self) -> str:
+        state = "busy" if self.current is not None else "idle"
+        return f"<WorkerRecorder {self.name} {state} requests={self.requests}>"

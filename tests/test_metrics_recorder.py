@@ -1,0 +1,197 @@
+"""Per-thread recorders, snapshots and hooks, driven by direct calls."""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+
+import pytest
+
+from barq.http.messages import HTTPRequest
+from barq.metrics import UNMATCHED, Metrics, RequestEnd, RequestStart
+from barq.metrics.histogram import MAX_RELATIVE_ERROR, bucket_index
+
+
+def make_request(method: str = "GET", path: str = "/items/1", route: str | None = None) -> HTTPRequest:
+    request = HTTPRequest(method, path, path, "", "1.1", [("host", "x")])
+    request.route = route
+    return request
+
+
+class FakeServer:
+    """Stands in for barq.server.Server: what bind_server() reads."""
+
+    def __init__(self) -> None:
+        self.addresses = [("127.0.0.1", 8123)]
+        self.config = type("Config", (), {"threads": 4})()
+
+    def gauges(self) -> dict[str, int]:
+        return {
+            "open_connections": 7,
+            "idle_connections": 3,
+            "queued": 2,
+            "accepted": 40,
+            "rejected": 1,
+            "timed_out": 5,
+            "workers": 4,
+            "busy_workers": 1,
+        }
+
+
+def serve(recorder, request, status=200, duration_ns=1_000_000, error=None, start=10**9):
+    recorder.request_started(request, start)
+    recorder.request_finished(request, status, start, start + duration_ns, 100, 250, error)
+
+
+def test_worker_counts_status_classes_errors_bytes_and_routes() -> None:
+    metrics = Metrics()
+    rec = metrics.worker(0, "barq-worker-0")
+    serve(rec, make_request(route="/items/{id}"))
+    serve(rec, make_request(route="/items/{id}"), status=404)
+    serve(rec, make_request("POST", route="/items/{id}"), status=500)
+    serve(rec, make_request(route="/items/{id}"), error=RuntimeError("boom"))
+    serve(rec, make_request(path="/nope/123"), status=404)
+    serve(rec, make_request("BREW", path="/pot"), status=405)
+
+    snap = metrics.snapshot()
+    (worker,) = snap["workers"]
+    assert worker["requests"] == 6
+    assert worker["status"] == {"1xx": 0, "2xx": 2, "3xx": 0, "4xx": 3, "5xx": 1, "other": 0}
+    assert worker["errors"] == 2  # the 500 and the exception
+    assert worker["bytes_in"] == 600 and worker["bytes_out"] == 1500
+    assert worker["state"] == "idle" and worker["current"] is None
+    routes = {(r["method"], r["route"]): r for r in snap["routes"]}
+    assert routes[("GET", "/items/{id}")]["count"] == 3
+    assert routes[("GET", "/items/{id}")]["errors"] == 1
+    assert routes[("POST", "/items/{id}")]["errors"] == 1
+    # Raw paths never become keys; odd methods are folded.
+    assert routes[("GET", UNMATCHED)]["count"] == 1
+    assert routes[("OTHER", UNMATCHED)]["count"] == 1
+    assert not any("/nope" in r["route"] for r in snap["routes"])
+    assert snap["totals"]["requests"] == 6
+
+
+def test_busy_state_shows_current_request_and_elapsed() -> None:
+    metrics = Metrics()
+    rec = metrics.worker(0, "w0")
+    request = make_request(path="/slow")
+    import time
+
+    rec.request_started(request, time.perf_counter_ns() - 2_000_000_000)
+    request.route = "/slow"  # the framework sets it while the handler runs
+    snap = metrics.snapshot()
+    worker = snap["workers"][0]
+    assert worker["state"] == "busy"
+    assert worker["current"]["method"] == "GET"
+    assert worker["current"]["route"] == "/slow"
+    assert worker["current"]["elapsed_s"] >= 2.0
+    assert snap["totals"]["in_flight"] == 1
+    assert snap["server"]["busy_workers"] == 1
+
+
+def test_snapshot_is_json_serialisable_and_has_server_gauges() -> None:
+    metrics = Metrics()
+    metrics.bind_server(FakeServer())
+    rec = metrics.worker(0, "w0")
+    serve(rec, make_request(route="/a"))
+    snap = json.loads(json.dumps(metrics.snapshot()))
+    assert snap["schema"] == "barq.stats/1"
+    server = snap["server"]
+    assert server["open_connections"] == 7 and server["idle_connections"] == 3
+    assert server["queued"] == 2 and server["accepted"] == 40
+    assert server["rejected"] == 1 and server["timed_out"] == 5 and server["workers"] == 4
+    assert server["addresses"] == [["127.0.0.1", 8123]]
+    process = snap["process"]
+    assert process["pid"] > 0 and process["uptime_s"] >= 0
+    assert isinstance(process["python"]["free_threaded"], bool)
+    assert isinstance(process["python"]["gil_enabled"], bool)
+
+
+def test_hot_path_bucket_matches_reference_and_percentiles_are_precise() -> None:
+    metrics = Metrics()
+    rec = metrics.worker(0, "w0")
+    rng = random.Random(5)
+    durations = [int(rng.lognormvariate(14, 1.2)) + 1000 for _ in range(3000)]
+    for d in durations:
+        serve(rec, make_request(route="/r"), duration_ns=d)
+    for d in durations[:200]:
+        assert rec.counts[bucket_index(d)] > 0
+    snap = metrics.snapshot()
+    latency = snap["totals"]["latency"]
+    ordered = sorted(durations)
+    for key, q in (("p50_s", 0.5), ("p95_s", 0.95), ("p99_s", 0.99)):
+        import math
+
+        exact = ordered[math.ceil(q * len(ordered)) - 1] / 1e9
+        assert abs(latency[key] - exact) / exact <= MAX_RELATIVE_ERROR
+    assert latency["count"] == 3000
+    assert latency["max_s"] == max(durations) / 1e9
+    assert latency["sum_s"] == pytest.approx(sum(durations) / 1e9)
+    assert snap["routes"][0]["latency"]["p99_s"] == latency["p99_s"]
+
+
+def test_per_thread_recorders_sum_up_under_concurrency() -> None:
+    metrics = Metrics()
+    per_thread = 2000
+    threads = 8
+    barrier = threading.Barrier(threads)
+
+    def work(index: int) -> None:
+        rec = metrics.worker(index, f"w{index}")
+        barrier.wait()
+        for i in range(per_thread):
+            serve(rec, make_request(route=f"/r{i % 3}"), duration_ns=5000 + i)
+
+    pool = [threading.Thread(target=work, args=(i,)) for i in range(threads)]
+    for t in pool:
+        t.start()
+    # Snapshots taken while the workers run must not fail.
+    while any(t.is_alive() for t in pool):
+        metrics.snapshot()
+    for t in pool:
+        t.join()
+    snap = metrics.snapshot()
+    assert [w["requests"] for w in snap["workers"]] == [per_thread] * threads
+    assert snap["totals"]["requests"] == per_thread * threads
+    assert sum(r["count"] for r in snap["routes"]) == per_thread * threads
+    assert snap["totals"]["latency"]["count"] == per_thread * threads
+
+
+def test_hooks_receive_events_and_failures_never_break_requests(caplog) -> None:
+    metrics = Metrics()
+    starts: list[RequestStart] = []
+    ends: list[RequestEnd] = []
+    metrics.on_request_start(starts.append)
+
+    @metrics.on_request_end
+    def collect(event: RequestEnd) -> None:
+        ends.append(event)
+
+    @metrics.on_request_end
+    def broken(event: RequestEnd) -> None:
+        raise ValueError("statsd is down")
+
+    rec = metrics.worker(3, "barq-worker-3")
+    with caplog.at_level(logging.ERROR, logger="barq.metrics"):
+        serve(rec, make_request(route="/x"), status=201, duration_ns=2_500_000)
+        serve(rec, make_request(path="/unknown"), status=404)
+    assert [s.thread for s in starts] == ["barq-worker-3"] * 2
+    first = ends[0]
+    assert (first.worker, first.route, first.status) == (3, "/x", 201)
+    assert first.duration_ns == 2_500_000 and first.duration_s == 0.0025
+    assert (first.bytes_in, first.bytes_out) == (100, 250)
+    assert ends[1].route == UNMATCHED
+    assert rec.requests == 2
+    snap = metrics.snapshot()
+    assert snap["hooks"] == {"start": 1, "end": 2, "errors": 2}
+    assert "statsd is down" in caplog.text
+    # The second failure of the same hook within a minute is counted, not logged again.
+    assert len(caplog.records) == 1
+
+    metrics.remove_hook(broken)
+    metrics.remove_hook(starts.append)
+    serve(rec, make_request(route="/x"))
+    assert metrics.snapshot()["hooks"]["errors"] == 2
+    assert len(starts) == 2 and len(ends) == 3
