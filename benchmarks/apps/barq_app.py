@@ -1,0 +1,99 @@
+"""The Barq contender: plain ``def`` handlers on Barq's own thread-pool server.
+
+Run it standalone with ``python -m benchmarks.apps.barq_app --port 8000 --threads 8``
+on a free-threaded or a GIL interpreter; the runner does exactly that.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from barq import Barq, Depends, HTTPException
+from barq.responses import PlainTextResponse, Response
+from benchmarks.apps.common import (
+    LARGE_BODY,
+    ORDER,
+    ROUTE_COUNT,
+    SMALL,
+    ItemRepository,
+    NewItem,
+    Order,
+    cpu_work,
+    get_repository,
+    item_summary,
+    parse_serve_args,
+    route_payload,
+    runtime_info,
+)
+
+app = Barq()
+
+
+@app.get("/health", response_class=PlainTextResponse)
+def health() -> str:
+    return "ok"
+
+
+@app.get("/runtime")
+def runtime() -> dict[str, Any]:
+    return runtime_info()
+
+
+@app.get("/hello")
+def hello() -> dict[str, str]:
+    return SMALL
+
+
+@app.get("/json", response_model=Order)
+def order() -> Order:
+    return ORDER
+
+
+@app.get("/cpu")
+def cpu() -> dict[str, int]:
+    return cpu_work()
+
+
+@app.get("/db")
+def db_read(item_id: int, repo: ItemRepository = Depends(get_repository)) -> dict[str, Any]:
+    row = repo.get(item_id)
+    if row is None:
+        raise HTTPException(status_code=404, detail="no such item")
+    return row
+
+
+@app.post("/items", status_code=201)
+def create_item(item: NewItem) -> dict[str, Any]:
+    return item_summary(item)
+
+
+@app.get("/bytes64k")
+def large() -> Response:
+    return Response(content=LARGE_BODY, media_type="application/octet-stream")
+
+
+def _route_handler(route: int) -> Callable[..., Any]:
+    def handler(item_id: int) -> dict[str, int]:
+        return route_payload(route, item_id)
+
+    handler.__name__ = f"route_{route}"
+    return handler
+
+
+get_repository()  # open (or create) the database at start-up, not on the first request
+
+for _n in range(ROUTE_COUNT):
+    app.get(f"/r{_n}/items/{{item_id}}")(_route_handler(_n))
+
+
+def main() -> None:
+    """Serve :data:`app` until SIGINT/SIGTERM."""
+    from barq.server import serve
+
+    args = parse_serve_args("Barq benchmark contender")
+    serve(app, host=args.host, port=args.port, threads=args.threads)
+
+
+if __name__ == "__main__":
+    main()
