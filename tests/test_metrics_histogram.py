@@ -81,7 +81,9 @@ def test_sparse_roundtrip_and_cumulative_counts() -> None:
     assert sum(c for _, c in pairs) == 4
     cumulative = cumulative_at(pairs, EXPOSITION_BOUNDS_NS)
     assert cumulative == sorted(cumulative)
-    expected = [sum(1 for v in (5_000, 5_000, 2_000_000, 3 * 10**9) if v < b) for b in EXPOSITION_BOUNDS_NS]
+    expected = [
+        sum(1 for v in (5_000, 5_000, 2_000_000, 3 * 10**9) if v < b) for b in EXPOSITION_BOUNDS_NS
+    ]
     assert cumulative == expected
 
 

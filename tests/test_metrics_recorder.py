@@ -14,7 +14,9 @@ from barq.metrics import UNMATCHED, Metrics, RequestEnd, RequestStart
 from barq.metrics.histogram import MAX_RELATIVE_ERROR, bucket_index
 
 
-def make_request(method: str = "GET", path: str = "/items/1", route: str | None = None) -> HTTPRequest:
+def make_request(
+    method: str = "GET", path: str = "/items/1", route: str | None = None
+) -> HTTPRequest:
     request = HTTPRequest(method, path, path, "", "1.1", [("host", "x")])
     request.route = route
     return request

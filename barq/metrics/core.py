@@ -119,8 +119,8 @@ class Metrics:
     def remove_hook(self, hook: Callable[..., object]) -> None:
         """Unregister ``hook`` (from start and end hooks); unknown hooks are ignored."""
         with self._lock:
-            self._start_hooks = tuple(h for h in self._start_hooks if h is not hook)
-            self._end_hooks = tuple(h for h in self._end_hooks if h is not hook)
+            self._start_hooks = tuple(h for h in self._start_hooks if h != hook)
+            self._end_hooks = tuple(h for h in self._end_hooks if h != hook)
 
     # -- snapshot ---------------------------------------------------------------
 

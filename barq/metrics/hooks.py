@@ -53,7 +53,8 @@ class RequestEnd:
     - ``duration_ns``: from the complete request to the response written.
     - ``bytes_in`` / ``bytes_out``: bytes read for the request / written for the
       response (head and body).
-    - ``error``: the exception (or error description) the server reported, if any.
+    - ``error``: None on success; otherwise what the server reported (``True`` when
+      the application raised or the response could not be written, or an exception).
     """
 
     worker: int

@@ -141,7 +141,8 @@ class WorkerRecorder:
         self.requests += 1
         cls = status // 100
         self.status_counts[cls if 0 < cls < 6 else 0] += 1
-        failed = error is not None or status >= 500
+        # The server passes a bool (or an exception / description): truthy means failed.
+        failed = status >= 500 or (error is not None and error is not False)
         if failed:
             self.errors += 1
         self.bytes_in += bytes_in
@@ -170,7 +171,7 @@ class WorkerRecorder:
         hooks = self._metrics._end_hooks
         if hooks:
             self._run_end_hooks(
-                hooks, request, route, status, start_ns, d, bytes_in, bytes_out, error
+                hooks, request, route, status, start_ns, d, bytes_in, bytes_out, error or None
             )
 
     # -- slow paths -------------------------------------------------------------
