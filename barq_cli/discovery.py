@@ -107,6 +107,8 @@ def _assigns_name(path: Path, name: str) -> bool | None:
         return None
     for node in tree.body:
         targets: list[ast.expr] = []
+        if isinstance(node, ast.FunctionDef | ast.ClassDef) and node.name == name:
+            return True
         if isinstance(node, ast.Assign):
             targets = node.targets
         elif isinstance(node, ast.AnnAssign | ast.AugAssign):

@@ -1,9 +1,273 @@
-"""`barq run` (being built; see docs/architecture.md)."""
+"""``barq run``: production serving (no reload, no debug)."""
 
 from __future__ import annotations
 
+import inspect
+import logging
+from typing import Any
+
 import typer
+from rich.markup import escape
+
+from barq_cli.common import err_console, fail, load_config, locate_app
+from barq_cli.config import (
+    CONVERTERS,
+    SERVER_OPTIONS,
+    ConfigError,
+    ServerOption,
+    ToolConfig,
+    as_bool,
+    as_int,
+    as_str,
+)
+
+__all__ = ["register", "serve_app"]
+
+_BASIC_OPTIONS = (
+    ServerOption("threads", int, ""),
+    ServerOption("port", int, ""),
+)
+
+
+def _settings(tool: ToolConfig, cli: dict[str, Any]) -> dict[str, Any]:
+    """Merge command line/environment (``cli``) with ``[tool.barq]`` and defaults."""
+    s: dict[str, Any] = {
+        "host": tool.pick("host", cli["host"], "127.0.0.1", as_str),
+        "port": tool.pick("port", cli["port"], 8000, as_int),
+        "uds": tool.pick("uds", cli["uds"], None, as_str),
+        "threads": tool.pick("threads", cli["threads"], None, as_int),
+        "stats": tool.pick("stats", cli["stats"], None, as_str),
+        "stats_allow_remote": tool.pick(
+            "stats_allow_remote", cli["stats_allow_remote"], False, as_bool
+        ),
+        "proxy_headers": tool.pick("proxy_headers", cli["proxy_headers"], False, as_bool),
+        "forwarded_allow_ips": tool.pick(
+            "forwarded_allow_ips", cli["forwarded_allow_ips"], "127.0.0.1", as_str
+        ),
+        "access_log": tool.pick("access_log", cli["access_log"], False, as_bool),
+    }
+    limits = {}
+    for option in SERVER_OPTIONS:
+        value = tool.pick(option.name, cli[option.name], None, CONVERTERS[option.type])
+        if value is not None:
+            limits[option.name] = value
+    s["limits"] = limits
+    return s
+
+
+def serve_app(app_path: str | None, cli: dict[str, Any], verbose: bool) -> None:
+    """Resolve settings, import the app and serve it until SIGINT/SIGTERM."""
+    from barq.server import AddressInUseError, Server, ServerConfig, StartupError
+    from barq_cli.discovery import AppImportError, import_app
+    from barq_cli.proxy import ProxyHeadersApp, TrustedProxies
+
+    tool = load_config()
+    spec = locate_app(app_path, tool)
+    try:
+        settings = _settings(tool, cli)
+    except ConfigError as exc:
+        fail(str(exc))
+    try:
+        config = ServerConfig(
+            host=settings["host"],
+            port=settings["port"],
+            uds=settings["uds"],
+            threads=settings["threads"],
+            access_log=settings["access_log"],
+            **settings["limits"],
+        )
+        config.validate()
+    except (TypeError, ValueError) as exc:
+        message = str(exc)
+        for option in (*SERVER_OPTIONS, *_BASIC_OPTIONS):
+            if message.startswith(option.name + " "):
+                message = f"{option.flag} (or {option.envvar}): {message}"
+                break
+        fail(f"bad option value: {message}")
+    stats_address = None
+    if settings["stats"]:
+        from barq.metrics import StatsAddressError, parse_stats_address
+
+        try:
+            stats_address = parse_stats_address(settings["stats"])
+        except StatsAddressError as exc:
+            fail(f"--stats: {exc}")
+    trusted = None
+    if settings["proxy_headers"]:
+        try:
+            trusted = TrustedProxies(settings["forwarded_allow_ips"])
+        except ValueError as exc:
+            fail(f"--forwarded-allow-ips: {exc}")
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
+    try:
+        application = import_app(spec)
+    except AppImportError as exc:
+        cause = exc.__cause__
+        if verbose and exc.user_code and cause is not None:
+            from rich.traceback import Traceback
+
+            err_console().print(Traceback.from_exception(type(cause), cause, cause.__traceback__))
+        hint = "" if verbose or not exc.user_code else "Run with --verbose for the traceback."
+        fail(str(exc), *([hint] if hint else []))
+    if trusted is not None:
+        application = ProxyHeadersApp(application, trusted)
+
+    metrics = None
+    if stats_address is not None:
+        from barq.metrics import Metrics
+
+        metrics = Metrics()
+        config = config.with_options(metrics=metrics)
+
+    server = Server(application, config)
+    try:
+        server.start()
+    except AddressInUseError as exc:
+        fail(
+            exc.strerror or str(exc),
+            "Stop the other server, or choose another address with --port/--host/--uds.",
+        )
+    except StartupError as exc:
+        if verbose and exc.__cause__ is not None:
+            from rich.traceback import Traceback
+
+            c = exc.__cause__
+            err_console().print(Traceback.from_exception(type(c), c, c.__traceback__))
+        fail(str(exc))
+    except OSError as exc:
+        fail(f"cannot listen: {exc.strerror or exc}")
+
+    stats = None
+    if stats_address is not None:
+        from barq.metrics import StatsAddressError, start_stats_server
+
+        try:
+            stats = start_stats_server(
+                metrics,
+                *stats_address,
+                allow_remote=settings["stats_allow_remote"],
+                app_name=spec.import_string,
+                app_addresses=server.addresses,
+            )
+        except (StatsAddressError, OSError) as exc:
+            server.stop(grace=0.5)
+            fail(f"--stats: {getattr(exc, 'strerror', None) or exc}")
+        err_console().print(
+            f"Stats endpoint on [bold]{escape(stats.url)}[/] — run [bold]barq stats[/] to watch"
+        )
+    try:
+        server.serve_forever()
+    finally:
+        if stats is not None:
+            stats.stop()
+
+
+def _limit_parameters() -> list[inspect.Parameter]:
+    params = []
+    for option in SERVER_OPTIONS:
+        params.append(
+            inspect.Parameter(
+                option.name,
+                inspect.Parameter.KEYWORD_ONLY,
+                default=typer.Option(
+                    None,
+                    option.flag,
+                    envvar=option.envvar,
+                    help=option.help,
+                    rich_help_panel="Limits and timeouts",
+                    show_default=False,
+                ),
+                annotation=option.type | None,
+            )
+        )
+    return params
 
 
 def register(app: typer.Typer) -> None:
-    """Add the `run` command to the CLI (not implemented yet)."""
+    """Add the ``run`` command to the CLI."""
+
+    def run(
+        app_path: str | None = typer.Argument(
+            None, metavar="[APP]", envvar="BARQ_APP", show_default=False,
+            help="module:attribute or a .py file (default: \\[tool.barq] app or discovery).",
+        ),
+        host: str | None = typer.Option(
+            None, "--host", envvar="BARQ_HOST", help="Interface to bind.  [default: 127.0.0.1]"
+        ),
+        port: int | None = typer.Option(
+            None, "--port", "-p", envvar="BARQ_PORT", min=0, max=65535,
+            help="Port to bind.  [default: 8000]",
+        ),
+        uds: str | None = typer.Option(
+            None, "--uds", envvar="BARQ_UDS", help="Listen on this Unix socket path instead."
+        ),
+        threads: int | None = typer.Option(
+            None, "--threads", envvar="BARQ_THREADS", min=1, max=1024,
+            help="Worker threads.  [default: 2 per core, 4 to 64]",
+        ),
+        stats: str | None = typer.Option(
+            None, "--stats", envvar="BARQ_STATS", metavar="HOST:PORT",
+            help="Serve the stats endpoint on this (loopback) address.",
+        ),
+        stats_allow_remote: bool | None = typer.Option(
+            None, "--stats-allow-remote", envvar="BARQ_STATS_ALLOW_REMOTE",
+            help="Allow a non-loopback --stats address.", show_default=False,
+        ),
+        proxy_headers: bool | None = typer.Option(
+            None, "--proxy-headers/--no-proxy-headers", envvar="BARQ_PROXY_HEADERS",
+            help="Trust X-Forwarded-For/-Proto from --forwarded-allow-ips.", show_default=False,
+        ),
+        forwarded_allow_ips: str | None = typer.Option(
+            None, "--forwarded-allow-ips", envvar="BARQ_FORWARDED_ALLOW_IPS",
+            help="Comma-separated proxy IPs/networks to trust, '*' or 'unix'. "
+            "[default: 127.0.0.1]",
+        ),
+        access_log: bool | None = typer.Option(
+            None, "--access-log/--no-access-log", envvar="BARQ_ACCESS_LOG",
+            help="Log one line per request.  [default: off]", show_default=False,
+        ),
+        verbose: bool = typer.Option(
+            False, "--verbose", "-v", help="Show tracebacks for errors."
+        ),
+        **limits: Any,
+    ) -> None:  # fmt: skip
+        """Serve the app in production: no reload, no debug, all limits configurable.
+
+        Every option also reads a BARQ_<OPTION> environment variable and a default
+        from \\[tool.barq] in pyproject.toml (command line wins, then environment).
+        """
+        cli = {
+            "host": host,
+            "port": port,
+            "uds": uds,
+            "threads": threads,
+            "stats": stats,
+            "stats_allow_remote": stats_allow_remote,
+            "proxy_headers": proxy_headers,
+            "forwarded_allow_ips": forwarded_allow_ips,
+            "access_log": access_log,
+            **limits,
+        }
+        serve_app(app_path, cli, verbose)
+
+    signature = inspect.signature(run)
+    base = [p for p in signature.parameters.values() if p.kind != inspect.Parameter.VAR_KEYWORD]
+    run.__signature__ = signature.replace(parameters=[*base, *_limit_parameters()])  # type: ignore[attr-defined]
+    annotations = {
+        "app_path": str | None,
+        "host": str | None,
+        "port": int | None,
+        "uds": str | None,
+        "threads": int | None,
+        "stats": str | None,
+        "stats_allow_remote": bool | None,
+        "proxy_headers": bool | None,
+        "forwarded_allow_ips": str | None,
+        "access_log": bool | None,
+        "verbose": bool,
+        "return": None,
+    }
+    annotations.update({o.name: o.type | None for o in SERVER_OPTIONS})
+    run.__annotations__ = annotations
+    app.command("run")(run)

@@ -1,0 +1,63 @@
+"""The short Rich banners ``barq dev`` and ``barq run`` print at startup."""
+
+from __future__ import annotations
+
+import platform
+from collections.abc import Sequence
+
+from rich.console import Group
+from rich.markup import escape
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from barq_cli.discovery import AppSpec
+
+__all__ = ["dev_banner", "interpreter_line"]
+
+
+def interpreter_line(free_threaded: bool, gil: bool) -> str:
+    """``CPython 3.13.5 · free-threaded · GIL off`` with the GIL state coloured."""
+    build = "free-threaded" if free_threaded else "GIL build"
+    if free_threaded and gil:
+        state = "[bold red]GIL ON[/] (an extension re-enabled it)"
+    elif gil:
+        state = "GIL on"
+    else:
+        state = "[green]GIL off[/]"
+    return f"{platform.python_implementation()} {platform.python_version()} · {build} · {state}"
+
+
+def dev_banner(
+    *,
+    url: str,
+    spec: AppSpec,
+    free_threaded: bool,
+    gil: bool,
+    threads: int | None,
+    stats_url: str | None,
+    watching: Sequence[str],
+    includes: Sequence[str],
+    load_ms: float | None = None,
+) -> Panel:
+    """The ``barq dev`` startup banner."""
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row("Serving", f"[bold cyan]{escape(url)}[/]")
+    source = f" [dim](from {escape(spec.source)})[/]" if spec.source != "APP argument" else ""
+    table.add_row("App", f"{escape(spec.import_string)}{source}")
+    table.add_row("Python", interpreter_line(free_threaded, gil))
+    table.add_row("Threads", str(threads) if threads else "default")
+    if stats_url:
+        table.add_row("Stats", f"{escape(stats_url)}  [dim]→ run[/] [bold]barq stats[/]")
+    table.add_row("Watching", f"{escape(', '.join(watching))} [dim]({', '.join(includes)})[/]")
+    footer = "Debug mode on · reloads on save · Ctrl+C to stop"
+    if load_ms is not None:
+        footer = f"Loaded in {load_ms:.0f} ms · " + footer
+    return Panel(
+        Group(table, Text(footer, style="dim")),
+        title="[bold]barq dev[/]",
+        title_align="left",
+        expand=False,
+    )
