@@ -122,7 +122,7 @@ def test_without_target_discovers_registered_servers(live_server) -> None:
 
 
 def test_plain_snapshots_stream_when_stdout_is_not_a_terminal(live_server) -> None:
-    app_port, stats_port, env = live_server
+    _, stats_port, env = live_server
     proc = subprocess.Popen(
         [sys.executable, "-m", "barq_cli", "stats", f":{stats_port}", "--interval", "0.2"],
         stdout=subprocess.PIPE,
