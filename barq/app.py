@@ -1,0 +1,468 @@
+"""The :class:`Barq` application object.
+
+A ``Barq`` instance *is* a server application: ``app(request: HTTPRequest) ->
+HTTPResponse``, plus ``startup()``/``shutdown()`` which the server calls once.
+``startup()`` runs the lifespan hooks and freezes the app (routes, middleware and
+exception handlers can no longer change), so worker threads share it without locks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import html
+import inspect
+import logging
+import threading
+import traceback
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, TypeVar
+
+from barq.datastructures import State
+from barq.exceptions import BarqError, HTTPException, RequestValidationError
+from barq.http.messages import HTTPRequest, HTTPResponse
+from barq.middleware.base import BaseHTTPMiddleware, CallNext, DispatchFunction, Middleware
+from barq.requests import Request
+from barq.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
+from barq.routing import Route, Router
+
+__all__ = ["Barq", "ExceptionHandler"]
+
+logger = logging.getLogger("barq.app")
+
+F = TypeVar("F", bound=Callable[..., Any])
+#: ``handler(request, exc) -> Response``
+ExceptionHandler = Callable[[Request, Any], Response]
+Lifespan = Callable[["Barq"], Any]
+
+
+def http_exception_handler(request: Request, exc: HTTPException) -> Response:
+    """Default handler: ``{"detail": ...}`` with the exception's status and headers."""
+    status = exc.status_code
+    if status in (204, 304) or status < 200:
+        return Response(status_code=status, headers=exc.headers)
+    return JSONResponse({"detail": exc.detail}, status_code=status, headers=exc.headers)
+
+
+def request_validation_exception_handler(request: Request, exc: RequestValidationError) -> Response:
+    """Default handler: 422 with ``{"detail": [errors]}`` (FastAPI's shape)."""
+    return JSONResponse({"detail": exc.errors()}, status_code=422)
+
+
+class Barq:
+    """A Barq application.
+
+    ::
+
+        app = Barq()
+
+        @app.get("/items/{item_id}")
+        def read_item(item_id: int, q: str | None = None) -> dict:
+            return {"id": item_id, "q": q}
+
+    Options: ``debug`` (tracebacks in 500 responses), ``dependencies`` (run for
+    every route), ``lifespan`` (a generator function or context-manager factory
+    taking the app), ``on_startup``/``on_shutdown`` hook lists, ``middleware``
+    (list of :class:`~barq.middleware.Middleware`), ``exception_handlers``
+    (``{ExcType or status: handler}``), ``redirect_slashes`` (307 to the path with/
+    without a trailing slash when only that one exists), and OpenAPI metadata
+    (``title``, ``version``, ``description``, ``openapi_url``, ``docs_url``).
+    """
+
+    def __init__(
+        self,
+        *,
+        debug: bool = False,
+        title: str = "Barq",
+        version: str = "0.1.0",
+        description: str = "",
+        dependencies: Sequence[Any] | None = None,
+        lifespan: Lifespan | None = None,
+        on_startup: Sequence[Callable[[], Any]] | None = None,
+        on_shutdown: Sequence[Callable[[], Any]] | None = None,
+        middleware: Sequence[Middleware] | None = None,
+        exception_handlers: Mapping[Any, ExceptionHandler] | None = None,
+        redirect_slashes: bool = True,
+        openapi_url: str | None = "/openapi.json",
+        docs_url: str | None = "/docs",
+    ) -> None:
+        self.debug = debug
+        self.title = title
+        self.version = version
+        self.description = description
+        self.openapi_url = openapi_url
+        self.docs_url = docs_url
+        self.redirect_slashes = redirect_slashes
+        self.router = Router(dependencies=dependencies)
+        #: shared application state (``app.state.db = ...``), see :class:`State`
+        self.state = State()
+        self.lifespan = lifespan
+        self.startup_handlers: list[Callable[[], Any]] = list(on_startup or [])
+        self.shutdown_handlers: list[Callable[[], Any]] = list(on_shutdown or [])
+        self.user_middleware: list[Middleware] = list(middleware or [])
+        self.exception_handlers: dict[Any, ExceptionHandler] = {
+            HTTPException: http_exception_handler,
+            RequestValidationError: request_validation_exception_handler,
+        }
+        for key, handler in (exception_handlers or {}).items():
+            self.add_exception_handler(key, handler)
+        self._stack: CallNext | None = None
+        self._build_lock = threading.Lock()
+        self._lifespan_cm: contextlib.AbstractContextManager[Any] | None = None
+        self._started = False
+
+    # -- registration -------------------------------------------------------
+
+    @property
+    def routes(self) -> list[Route]:
+        """Every registered route (including those from included routers)."""
+        return self.router.routes
+
+    @property
+    def frozen(self) -> bool:
+        """True once the app has started serving: no more routes or middleware."""
+        return self._stack is not None
+
+    def _check_open(self, what: str) -> None:
+        if self._stack is not None:
+            raise RuntimeError(
+                f"cannot {what}: the application is already serving (it was frozen by "
+                "startup() or its first request); register everything before that"
+            )
+
+    def add_api_route(
+        self, path: str, endpoint: Callable[..., Any], *, methods: Sequence[str], **options: Any
+    ) -> Route:
+        """Register ``endpoint`` for ``methods`` at ``path`` (see :class:`~barq.routing.Route`)."""
+        self._check_open("add a route")
+        return self.router.add_api_route(path, endpoint, methods=methods, **options)
+
+    def route(
+        self, path: str, methods: Sequence[str] = ("GET",), **options: Any
+    ) -> Callable[[F], F]:
+        """Decorator: register the function for ``methods`` at ``path``."""
+
+        def decorator(func: F) -> F:
+            self.add_api_route(path, func, methods=methods, **options)
+            return func
+
+        return decorator
+
+    def get(self, path: str, **options: Any) -> Callable[[F], F]:
+        """Decorator for a ``GET`` route (``HEAD`` is answered automatically).
+
+        Options: ``response_model``, ``status_code``, ``tags``, ``dependencies``,
+        ``summary``, ``description``, ``name``, ``include_in_schema``,
+        ``response_class``, ``deprecated``, ``responses``, ``operation_id``,
+        ``response_model_exclude_unset``, ``response_model_exclude_none``.
+        """
+        return self.route(path, ["GET"], **options)
+
+    def post(self, path: str, **options: Any) -> Callable[[F], F]:
+        """Decorator for a ``POST`` route (options as for :meth:`get`)."""
+        return self.route(path, ["POST"], **options)
+
+    def put(self, path: str, **options: Any) -> Callable[[F], F]:
+        """Decorator for a ``PUT`` route (options as for :meth:`get`)."""
+        return self.route(path, ["PUT"], **options)
+
+    def patch(self, path: str, **options: Any) -> Callable[[F], F]:
+        """Decorator for a ``PATCH`` route (options as for :meth:`get`)."""
+        return self.route(path, ["PATCH"], **options)
+
+    def delete(self, path: str, **options: Any) -> Callable[[F], F]:
+        """Decorator for a ``DELETE`` route (options as for :meth:`get`)."""
+        return self.route(path, ["DELETE"], **options)
+
+    def head(self, path: str, **options: Any) -> Callable[[F], F]:
+        """Decorator for an explicit ``HEAD`` route (options as for :meth:`get`)."""
+        return self.route(path, ["HEAD"], **options)
+
+    def options(self, path: str, **options: Any) -> Callable[[F], F]:
+        """Decorator for an ``OPTIONS`` route (options as for :meth:`get`)."""
+        return self.route(path, ["OPTIONS"], **options)
+
+    def include_router(
+        self,
+        router: Router,
+        *,
+        prefix: str = "",
+        tags: Sequence[str] | None = None,
+        dependencies: Sequence[Any] | None = None,
+        include_in_schema: bool = True,
+    ) -> None:
+        """Add every route of ``router`` under ``prefix`` (see :meth:`Router.include_router`)."""
+        self._check_open("include a router")
+        self.router.include_router(
+            router,
+            prefix=prefix,
+            tags=tags,
+            dependencies=dependencies,
+            include_in_schema=include_in_schema,
+        )
+
+    def url_path_for(self, name: str, /, **params: Any) -> str:
+        """The path of the route named ``name`` with its path parameters filled in."""
+        return self.router.url_path_for(name, **params)
+
+    def add_exception_handler(
+        self, key: type[BaseException] | int, handler: ExceptionHandler
+    ) -> None:
+        """Answer exceptions of type ``key`` (or its subclasses; most specific wins) —
+        or :class:`HTTPException` with status ``key`` when it is an int — with
+        ``handler(request, exc) -> Response``. A handler for ``Exception`` or ``500``
+        replaces the generic 500 answer."""
+        self._check_open("add an exception handler")
+        if not (isinstance(key, int) or (isinstance(key, type) and issubclass(key, BaseException))):
+            raise BarqError(
+                f"exception handler key must be an exception class or status, not {key!r}"
+            )
+        self.exception_handlers[key] = handler
+
+    def exception_handler(self, key: type[BaseException] | int) -> Callable[[F], F]:
+        """Decorator form of :meth:`add_exception_handler`."""
+
+        def decorator(func: F) -> F:
+            self.add_exception_handler(key, func)
+            return func
+
+        return decorator
+
+    def add_middleware(self, cls: Callable[..., CallNext], **options: Any) -> None:
+        """Wrap the app in middleware ``cls(app, **options)``; the last added runs first."""
+        self._check_open("add middleware")
+        self.user_middleware.insert(0, Middleware(cls, **options))
+
+    def middleware(self, kind: str = "http") -> Callable[[DispatchFunction], DispatchFunction]:
+        """Decorator for a ``(request, call_next) -> response`` function middleware."""
+        if kind != "http":
+            raise BarqError(f"only 'http' middleware exists, not {kind!r}")
+
+        def decorator(func: DispatchFunction) -> DispatchFunction:
+            self.add_middleware(BaseHTTPMiddleware, dispatch=func)
+            return func
+
+        return decorator
+
+    def on_event(self, event: str) -> Callable[[F], F]:
+        """Decorator: run the function at ``"startup"`` or ``"shutdown"``."""
+        if event not in ("startup", "shutdown"):
+            raise BarqError(f"unknown event {event!r}: use 'startup' or 'shutdown'")
+
+        def decorator(func: F) -> F:
+            self._check_open("add a lifespan hook")
+            hooks = self.startup_handlers if event == "startup" else self.shutdown_handlers
+            hooks.append(func)
+            return func
+
+        return decorator
+
+    def on_startup(self, func: F) -> F:
+        """Decorator: run ``func()`` once when the server starts."""
+        return self.on_event("startup")(func)
+
+    def on_shutdown(self, func: F) -> F:
+        """Decorator: run ``func()`` once when the server stops."""
+        return self.on_event("shutdown")(func)
+
+    # -- lifespan -----------------------------------------------------------
+
+    def startup(self) -> None:
+        """Run startup hooks, enter the lifespan, then freeze the app (called by the server).
+
+        Exceptions propagate: the server refuses to start.
+        """
+        if self._started:
+            return
+        for hook in self.startup_handlers:
+            hook()
+        if self.lifespan is not None:
+            cm = self._lifespan_context()
+            value = cm.__enter__()
+            self._lifespan_cm = cm
+            if isinstance(value, Mapping):
+                self.state.update(value)
+        self._started = True
+        self._build()
+
+    def shutdown(self) -> None:
+        """Leave the lifespan and run shutdown hooks (called by the server once)."""
+        if not self._started:
+            return
+        self._started = False
+        errors: list[BaseException] = []
+        cm, self._lifespan_cm = self._lifespan_cm, None
+        if cm is not None:
+            try:
+                cm.__exit__(None, None, None)
+            except Exception as exc:
+                logger.exception("error in the lifespan shutdown")
+                errors.append(exc)
+        for hook in self.shutdown_handlers:
+            try:
+                hook()
+            except Exception as exc:
+                logger.exception("error in shutdown hook %r", hook)
+                errors.append(exc)
+        if errors:
+            raise errors[0]
+
+    def _lifespan_context(self) -> contextlib.AbstractContextManager[Any]:
+        lifespan = self.lifespan
+        assert lifespan is not None
+        if inspect.isgeneratorfunction(lifespan):
+            return contextlib.contextmanager(lifespan)(self)
+        cm = lifespan(self)
+        if not hasattr(cm, "__enter__"):
+            raise BarqError(
+                "lifespan= must be a generator function taking the app (yield once) or "
+                f"return a context manager; {lifespan!r} returned {cm!r}"
+            )
+        return cm
+
+    @contextlib.contextmanager
+    def lifespan_context(self) -> Iterator[Barq]:
+        """``with app.lifespan_context(): ...`` runs startup and shutdown around a block."""
+        self.startup()
+        try:
+            yield self
+        finally:
+            self.shutdown()
+
+    # -- request handling ---------------------------------------------------
+
+    def _build(self) -> CallNext:
+        stack = self._stack
+        if stack is not None:
+            return stack
+        with self._build_lock:
+            if self._stack is None:
+                app: CallNext = self._dispatch
+                for spec in reversed(self.user_middleware):
+                    app = spec.build(app)
+                self.router.frozen = True
+                self._tree = self.router.tree
+                self._handler_cache: dict[type, ExceptionHandler | None] = {}
+                self._stack = app
+            return self._stack
+
+    def __call__(self, raw: HTTPRequest) -> HTTPResponse:
+        """Handle one complete request (the server's application interface)."""
+        stack = self._stack
+        if stack is None:
+            stack = self._build()
+        request = Request(raw, self)
+        try:
+            response = stack(request)
+            return response.to_http()
+        except Exception as exc:
+            return self._server_error(request, exc).to_http()
+
+    def _dispatch(self, request: Request) -> Response:
+        raw = request.raw
+        try:
+            match = self._tree.match(raw.method, raw.path)
+            if match is None:
+                redirect = self._slash_redirect(raw) if self.redirect_slashes else None
+                if redirect is not None:
+                    return redirect
+                raise HTTPException(404)
+            route = match.route
+            if route is None:
+                allowed = ", ".join(match.allowed or ())
+                raise HTTPException(405, headers={"allow": allowed})
+            raw.route = route.path
+            request.route = route
+            request.path_params = dict(match.params)
+            return route.handle(request, match.params)
+        except Exception as exc:
+            handler = self._lookup_handler(exc)
+            if handler is None:
+                raise
+            return handler(request, exc)
+
+    def _slash_redirect(self, raw: HTTPRequest) -> Response | None:
+        path = raw.path
+        if path == "/" or not path.startswith("/"):
+            return None
+        other = path[:-1] if path.endswith("/") else path + "/"
+        match = self._tree.match(raw.method, other)
+        if match is None or match.route is None:
+            return None
+        target = other + ("?" + raw.query if raw.query else "")
+        return RedirectResponse(target, status_code=307)
+
+    def _lookup_handler(self, exc: Exception) -> ExceptionHandler | None:
+        handlers = self.exception_handlers
+        if isinstance(exc, HTTPException):
+            by_status = handlers.get(exc.status_code)
+            if by_status is not None:
+                return by_status
+        cls = type(exc)
+        try:
+            return self._handler_cache[cls]
+        except KeyError:
+            pass
+        found = None
+        for klass in cls.__mro__:
+            if klass is Exception or klass is BaseException:
+                break
+            handler = handlers.get(klass)
+            if handler is not None:
+                found = handler
+                break
+        self._handler_cache[cls] = found
+        return found
+
+    def _server_error(self, request: Request, exc: Exception) -> Response:
+        raw = request.raw
+        logger.error("Exception in %s %s", raw.method, raw.target, exc_info=exc)
+        handler = self.exception_handlers.get(Exception) or self.exception_handlers.get(500)
+        if handler is not None:
+            try:
+                return handler(request, exc)
+            except Exception:
+                logger.exception("the 500 exception handler itself failed")
+        if self.debug:
+            return debug_response(request, exc)
+        return JSONResponse({"detail": "Internal Server Error"}, status_code=500)
+
+    # -- running ------------------------------------------------------------
+
+    def run(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 8000,
+        threads: int | None = None,
+        workers: int | None = None,
+        **server_options: Any,
+    ) -> None:
+        """Serve this app with Barq's HTTP server until SIGINT/SIGTERM.
+
+        ``threads`` (alias ``workers``) is the number of worker threads; other
+        options go to :class:`barq.server.ServerConfig`.
+        """
+        from barq.server import serve
+
+        if threads is None:
+            threads = workers
+        serve(self, host=host, port=port, threads=threads, **server_options)
+
+    def __repr__(self) -> str:
+        return f"<Barq {self.title!r} routes={len(self.routes)}>"
+
+
+def debug_response(request: Request, exc: BaseException) -> Response:
+    """A 500 response showing the traceback (HTML for browsers, text otherwise)."""
+    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    accept = request.raw.header("accept") or ""
+    if "text/html" in accept:
+        page = (
+            "<!doctype html><html><head><meta charset='utf-8'><title>500 Internal Server "
+            "Error</title><style>body{font-family:system-ui,sans-serif;margin:2rem}"
+            "pre{background:#f6f6f6;padding:1rem;overflow:auto}</style></head><body>"
+            f"<h1>500 Internal Server Error</h1><p>{html.escape(request.raw.method)} "
+            f"{html.escape(request.raw.target)}</p><h2>{html.escape(type(exc).__name__)}: "
+            f"{html.escape(str(exc))}</h2><pre>{html.escape(text)}</pre></body></html>"
+        )
+        return HTMLResponse(page, status_code=500)
+    return PlainTextResponse(text, status_code=500)

@@ -1,0 +1,411 @@
+"""Small request/response data structures: headers, query parameters, URL, state.
+
+All read-only views here are built from the raw pairs the server parsed and are
+cheap to create; lookups are case-insensitive where HTTP says so (header names).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, NamedTuple
+from urllib.parse import parse_qsl, urlencode
+
+__all__ = [
+    "URL",
+    "Address",
+    "Headers",
+    "MutableHeaders",
+    "QueryParams",
+    "State",
+    "parse_cookie_header",
+]
+
+
+class Address(NamedTuple):
+    """A ``(host, port)`` socket address."""
+
+    host: str
+    port: int
+
+
+class _MultiDict(Mapping[str, str]):
+    """Shared read-only multidict over ``(key, value)`` pairs; ``[]`` gives the last value."""
+
+    __slots__ = ("_dict", "_list")
+
+    _list: list[tuple[str, str]]
+    _dict: dict[str, str]
+
+    def getlist(self, key: str) -> list[str]:
+        """Every value for ``key`` in order (empty list when absent)."""
+        return [v for k, v in self._list if k == key]
+
+    def multi_items(self) -> list[tuple[str, str]]:
+        """All ``(key, value)`` pairs, duplicates kept, in order."""
+        return list(self._list)
+
+    def __getitem__(self, key: str) -> str:
+        return self._dict[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._dict
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._dict)
+
+    def __len__(self) -> int:
+        return len(self._dict)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, _MultiDict):
+            return sorted(self._list) == sorted(other._list)
+        return super().__eq__(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._list!r})"
+
+
+class QueryParams(_MultiDict):
+    """Parsed query string: a read-only multidict (``getlist`` for repeated keys).
+
+    Accepts a raw query string (``"a=1&a=2"``), a mapping, or ``(key, value)`` pairs.
+    Blank values are kept (``?flag=`` gives ``""``).
+    """
+
+    __slots__ = ()
+
+    def __init__(
+        self,
+        query: str | Mapping[str, Any] | Iterable[tuple[str, Any]] | None = None,
+    ) -> None:
+        if query is None:
+            pairs: list[tuple[str, str]] = []
+        elif isinstance(query, str):
+            pairs = parse_qsl(query, keep_blank_values=True) if query else []
+        elif isinstance(query, Mapping):
+            pairs = _flatten(query.items())
+        else:
+            pairs = _flatten(query)
+        self._list = pairs
+        self._dict = dict(pairs)
+
+    def __str__(self) -> str:
+        return urlencode(self._list)
+
+
+def _flatten(items: Iterable[tuple[str, Any]]) -> list[tuple[str, str]]:
+    pairs: list[tuple[str, str]] = []
+    for key, value in items:
+        if isinstance(value, list | tuple):
+            pairs.extend((str(key), _param_str(v)) for v in value)
+        else:
+            pairs.append((str(key), _param_str(value)))
+    return pairs
+
+
+def _param_str(value: Any) -> str:
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if value is None:
+        return ""
+    return str(value)
+
+
+class Headers(Mapping[str, str]):
+    """Read-only, case-insensitive view of HTTP headers (a multidict).
+
+    ``headers["content-type"]`` and ``headers.get("Content-Type")`` give the
+    first value; :meth:`getlist` gives all of them (e.g. ``set-cookie``).
+    Built from ``(name, value)`` pairs or a mapping.
+    """
+
+    __slots__ = ("_index", "_list")
+
+    def __init__(
+        self,
+        headers: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
+        *,
+        lowercase: bool = False,
+    ) -> None:
+        if headers is None:
+            raw: list[tuple[str, str]] = []
+        elif isinstance(headers, Mapping):
+            raw = [(k.lower(), v) for k, v in headers.items()]
+        elif lowercase:
+            # already lower-case names (what the server gives us): no copy needed
+            raw = headers if isinstance(headers, list) else list(headers)
+        else:
+            raw = [(k.lower(), v) for k, v in headers]
+        self._list = raw
+        self._index: dict[str, str] | None = None
+
+    @property
+    def raw(self) -> list[tuple[str, str]]:
+        """The underlying ``(lower-case name, value)`` pairs."""
+        return self._list
+
+    def _lookup(self) -> dict[str, str]:
+        index = self._index
+        if index is None:
+            index = {}
+            for k, v in self._list:
+                index.setdefault(k, v)
+            self._index = index
+        return index
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """First value for ``key`` (case-insensitive), or ``default``."""
+        return self._lookup().get(key.lower(), default)
+
+    def getlist(self, key: str) -> list[str]:
+        """Every value for ``key`` (case-insensitive), in order."""
+        key = key.lower()
+        return [v for k, v in self._list if k == key]
+
+    def multi_items(self) -> list[tuple[str, str]]:
+        """All ``(name, value)`` pairs, duplicates kept."""
+        return list(self._list)
+
+    def __getitem__(self, key: str) -> str:
+        return self._lookup()[key.lower()]
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and key.lower() in self._lookup()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._lookup())
+
+    def __len__(self) -> int:
+        return len(self._lookup())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Headers):
+            return sorted(self._list) == sorted(other._list)
+        if isinstance(other, Mapping):
+            return dict(self._lookup()) == {str(k).lower(): v for k, v in other.items()}
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._list!r})"
+
+
+class MutableHeaders(Headers):
+    """Case-insensitive response headers: ``h["X"] = "1"`` replaces, :meth:`append` adds."""
+
+    __slots__ = ()
+
+    def __setitem__(self, key: str, value: str) -> None:
+        key = key.lower()
+        self._list = [(k, v) for k, v in self._list if k != key]
+        self._list.append((key, value))
+        self._index = None
+
+    def __delitem__(self, key: str) -> None:
+        key = key.lower()
+        before = len(self._list)
+        self._list = [(k, v) for k, v in self._list if k != key]
+        if len(self._list) == before:
+            raise KeyError(key)
+        self._index = None
+
+    def append(self, key: str, value: str) -> None:
+        """Add a header line, keeping any existing ones with the same name."""
+        self._list.append((key.lower(), value))
+        self._index = None
+
+    def setdefault(self, key: str, value: str) -> str:
+        """Set ``key`` to ``value`` unless present; return the current value."""
+        existing = self.get(key)
+        if existing is None:
+            self.append(key, value)
+            return value
+        return str(existing)
+
+    def update(self, other: Mapping[str, str] | Iterable[tuple[str, str]]) -> None:
+        """Set every header of ``other`` (replacing existing values)."""
+        items = other.items() if isinstance(other, Mapping) else other
+        for key, value in items:
+            self[key] = value
+
+    def pop(self, key: str, default: Any = None) -> Any:
+        """Remove ``key`` and return its first value, or ``default``."""
+        value = self.get(key, default)
+        if key in self:
+            del self[key]
+        return value
+
+    def add_vary_header(self, value: str) -> None:
+        """Add ``value`` to the ``Vary`` header unless already listed."""
+        existing = self.get("vary")
+        if existing is None:
+            self["vary"] = value
+            return
+        names = [n.strip().lower() for n in existing.split(",")]
+        if value.lower() not in names and "*" not in names:
+            self["vary"] = f"{existing}, {value}"
+
+
+def parse_cookie_header(header: str) -> dict[str, str]:
+    """Parse a ``Cookie`` request header into ``{name: value}`` (lenient, like browsers).
+
+    Pairs without ``=`` are ignored; surrounding double quotes are removed; the
+    first occurrence of a name wins (the most specific path is sent first).
+    """
+    cookies: dict[str, str] = {}
+    for chunk in header.split(";"):
+        name, sep, value = chunk.partition("=")
+        if not sep:
+            continue
+        name = name.strip()
+        value = value.strip()
+        if not name:
+            continue
+        if len(value) >= 2 and value[0] == value[-1] == '"':
+            value = value[1:-1]
+        cookies.setdefault(name, value)
+    return cookies
+
+
+class URL:
+    """A request URL: ``scheme``, ``netloc``, ``hostname``, ``port``, ``path``, ``query``.
+
+    ``path`` is percent-decoded; ``raw_path`` keeps the encoding. ``str(url)``
+    gives the full URL.
+    """
+
+    __slots__ = ("_path", "netloc", "query", "raw_path", "scheme")
+
+    def __init__(self, scheme: str, netloc: str, raw_path: str, query: str = "") -> None:
+        self.scheme = scheme
+        self.netloc = netloc
+        self.raw_path = raw_path
+        self.query = query
+        self._path: str | None = None
+
+    @property
+    def path(self) -> str:
+        """The percent-decoded path."""
+        if self._path is None:
+            from urllib.parse import unquote
+
+            self._path = unquote(self.raw_path) if "%" in self.raw_path else self.raw_path
+        return self._path
+
+    @property
+    def hostname(self) -> str:
+        """Host without port (IPv6 brackets removed)."""
+        host = self.netloc
+        if host.startswith("["):
+            return host[1 : host.find("]")]
+        return host.rsplit(":", 1)[0] if ":" in host else host
+
+    @property
+    def port(self) -> int | None:
+        """Explicit port from the ``Host`` header, or None."""
+        host = self.netloc
+        tail = host[host.find("]") + 1 :] if host.startswith("[") else host
+        if ":" in tail:
+            try:
+                return int(tail.rsplit(":", 1)[1])
+            except ValueError:
+                return None
+        return None
+
+    def replace(self, *, path: str | None = None, query: str | None = None) -> URL:
+        """A copy with ``path`` (percent-encoded) and/or ``query`` replaced."""
+        return URL(
+            self.scheme,
+            self.netloc,
+            self.raw_path if path is None else path,
+            self.query if query is None else query,
+        )
+
+    def include_query_params(self, **params: Any) -> URL:
+        """A copy with ``params`` added to (or replacing those in) the query."""
+        current = dict(QueryParams(self.query).multi_items())
+        current.update({k: _param_str(v) for k, v in params.items()})
+        return self.replace(query=urlencode(current))
+
+    def __str__(self) -> str:
+        url = f"{self.scheme}://{self.netloc}{self.raw_path}"
+        return f"{url}?{self.query}" if self.query else url
+
+    def __repr__(self) -> str:
+        return f"URL({str(self)!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, URL | str):
+            return str(self) == str(other)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(str(self))
+
+
+class State:
+    """An attribute bag for shared (``app.state``) or per-request (``request.state``) values.
+
+    ``state.db = pool``; ``state.db``; a missing attribute raises
+    ``AttributeError`` naming it. ``app.state`` is shared by every worker thread:
+    keep objects stored there thread-safe, or use :attr:`lock`.
+    """
+
+    def __init__(self, values: Mapping[str, Any] | None = None) -> None:
+        object.__setattr__(self, "_state", dict(values or {}))
+        object.__setattr__(self, "_lock", None)
+
+    @property
+    def lock(self) -> threading.Lock:
+        """A lock for read-modify-write on shared state (created on first use)."""
+        lock = self.__dict__["_lock"]
+        if lock is None:
+            lock = _make_lock(self)
+        return lock
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        self._state[name] = value
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.__dict__["_state"][name]
+        except KeyError:
+            raise AttributeError(f"{type(self).__name__!s} has no attribute {name!r}") from None
+
+    def __delattr__(self, name: str) -> None:
+        try:
+            del self._state[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._state
+
+    def update(self, values: Mapping[str, Any]) -> None:
+        """Set several attributes at once."""
+        self._state.update(values)
+
+    def as_dict(self) -> dict[str, Any]:
+        """A shallow copy of the stored values."""
+        return dict(self._state)
+
+    def __repr__(self) -> str:
+        return f"State({self._state!r})"
+
+
+_state_lock_guard = threading.Lock()
+
+
+def _make_lock(state: State) -> threading.Lock:
+    with _state_lock_guard:
+        lock = state.__dict__["_lock"]
+        if lock is None:
+            lock = threading.Lock()
+            object.__setattr__(state, "_lock", lock)
+        return lock

@@ -1,0 +1,94 @@
+"""Exceptions a handler may raise, and the validation errors Barq raises itself."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from http import HTTPStatus
+from typing import Any
+
+__all__ = [
+    "BarqError",
+    "HTTPException",
+    "RequestValidationError",
+    "ResponseValidationError",
+]
+
+
+class BarqError(Exception):
+    """Base class for configuration errors raised while building an application."""
+
+
+class HTTPException(Exception):
+    """Stop handling the request and answer ``status_code`` with ``{"detail": detail}``.
+
+    ``detail`` may be any JSON-serialisable value (default: the status phrase);
+    ``headers`` are added to the response (e.g. ``WWW-Authenticate``).
+    """
+
+    def __init__(
+        self,
+        status_code: int,
+        detail: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        if detail is None:
+            try:
+                detail = HTTPStatus(status_code).phrase
+            except ValueError:
+                detail = ""
+        super().__init__(status_code, detail)
+        self.status_code = status_code
+        self.detail = detail
+        self.headers = dict(headers) if headers else None
+
+    def __str__(self) -> str:
+        return f"{self.status_code}: {self.detail}"
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(status_code={self.status_code!r}, detail={self.detail!r})"
+
+
+class RequestValidationError(Exception):
+    """The request did not match the handler's parameters; answered with 422.
+
+    ``errors()`` gives FastAPI-shaped entries:
+    ``{"type": ..., "loc": ["query", "q"], "msg": ..., "input": ...}``.
+    ``body`` is the parsed request body when there was one.
+    """
+
+    def __init__(self, errors: Sequence[Mapping[str, Any]], *, body: Any = None) -> None:
+        super().__init__(errors)
+        self._errors = list(errors)
+        self.body = body
+
+    def errors(self) -> list[Mapping[str, Any]]:
+        """The list of error entries."""
+        return self._errors
+
+    def __str__(self) -> str:
+        lines = [f"{len(self._errors)} validation error(s):"]
+        for err in self._errors:
+            loc = ".".join(str(part) for part in err.get("loc", ()))
+            lines.append(f"  {loc}: {err.get('msg')}")
+        return "\n".join(lines)
+
+
+class ResponseValidationError(Exception):
+    """A handler's return value did not match its response model (a server bug: 500)."""
+
+    def __init__(self, errors: Sequence[Mapping[str, Any]], *, endpoint: str = "") -> None:
+        super().__init__(errors)
+        self._errors = list(errors)
+        self.endpoint = endpoint
+
+    def errors(self) -> list[Mapping[str, Any]]:
+        """The list of error entries (``loc`` starts with ``"response"``)."""
+        return self._errors
+
+    def __str__(self) -> str:
+        where = f" from {self.endpoint}" if self.endpoint else ""
+        lines = [f"{len(self._errors)} validation error(s) in the response{where}:"]
+        for err in self._errors:
+            loc = ".".join(str(part) for part in err.get("loc", ()))
+            lines.append(f"  {loc}: {err.get('msg')} (input: {err.get('input')!r})")
+        return "\n".join(lines)
