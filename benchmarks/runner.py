@@ -321,6 +321,28 @@ def run_scaling(
             _log_run(console, run)
 
 
+def _series_key(run: Run) -> str:
+    series = str(run.extra.get("series", run.contender))
+    return "uvicorn-1" if series == "uvicorn" else series
+
+
+def _table_order(runs: list[Run]) -> list[Run]:
+    """Runs grouped by scenario and connections, contenders in their canonical order.
+
+    (They were *measured* in rotating order; the JSON keeps that order.)
+    """
+    scenario_index = {s.name: i for i, s in enumerate(SCENARIOS)}
+    contender_index = {name: i for i, name in enumerate(CONTENDER_NAMES)}
+    return sorted(
+        runs,
+        key=lambda r: (
+            scenario_index.get(r.scenario, 99),
+            r.connections,
+            contender_index.get(r.contender, 99),
+        ),
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmarks; returns the process exit status."""
     args = parse_args(argv)
@@ -438,9 +460,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "chart": chart,
     }
     if runs:
-        render_table(console, runs, f"Barq benchmarks ({stamp}, {cores} cores)")
+        render_table(console, _table_order(runs), f"Barq benchmarks ({stamp}, {cores} cores)")
     if scaling:
-        render_table(console, scaling, "CPU-bound scaling (threads / workers)")
+        render_table(
+            console,
+            sorted(scaling, key=lambda r: (r.parallelism, SCALING_SERIES.index(_series_key(r)))),
+            "CPU-bound scaling (threads / workers)",
+        )
     if checks:
         render_checks(console, checks)
     path = write_json(data, args.output_dir, stamp)
