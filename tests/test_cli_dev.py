@@ -1,0 +1,284 @@
+"""End-to-end tests of ``barq dev``: the real CLI in a subprocess, over real HTTP.
+
+new → dev → edit → reload observed over HTTP (no failed request meanwhile) →
+broken edit → error page → fix → recovery → Ctrl+C → no processes left.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="barq dev tests need Linux")
+
+CLI = [sys.executable, "-m", "barq_cli"]
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ, COLUMNS="200", NO_COLOR="1", PYTHONUNBUFFERED="1")
+    env.pop("BARQ_APP", None)
+    env["XDG_RUNTIME_DIR"] = env.get("XDG_RUNTIME_DIR", "") or "/tmp"
+    return env
+
+
+class DevProcess:
+    """A running ``barq dev`` with its output collected by a reader thread."""
+
+    def __init__(self, args: list[str], cwd: Path) -> None:
+        self.proc = subprocess.Popen(
+            [*CLI, "dev", *args],
+            cwd=cwd,
+            env=_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self.lines: list[str] = []
+        self.children: set[int] = set()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(line)
+
+    @property
+    def output(self) -> str:
+        return "".join(self.lines)
+
+    def wait_for_output(self, pattern: str, timeout: float = 20.0) -> re.Match[str]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            match = re.search(pattern, self.output)
+            if match:
+                return match
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        raise AssertionError(f"no {pattern!r} in barq dev output:\n{self.output}")
+
+    def record_children(self) -> None:
+        """Remember the supervisor's child processes (to check none survive)."""
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            with contextlib.suppress(OSError, IndexError):
+                stat = (entry / "stat").read_text()
+                ppid = int(stat.rsplit(")", 1)[1].split()[1])
+                if ppid == self.proc.pid:
+                    self.children.add(int(entry.name))
+
+    def stop(self, sig: int = signal.SIGINT, timeout: float = 10.0) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(timeout=timeout)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
+            self._reader.join(timeout=5)
+            for pid in self.children:
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGKILL)
+
+
+@pytest.fixture
+def dev_processes() -> Iterator[list[DevProcess]]:
+    started: list[DevProcess] = []
+    yield started
+    for dev in started:
+        dev.stop(signal.SIGKILL)
+
+
+def http_get(port: int, path: str = "/", accept: str = "*/*") -> tuple[int, str]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        conn.request("GET", path, headers={"Accept": accept, "Connection": "close"})
+        response = conn.getresponse()
+        return response.status, response.read().decode()
+    finally:
+        conn.close()
+
+
+def wait_until(check: Callable[[], bool], timeout: float = 15.0, what: str = "") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError):
+            if check():
+                return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+APP_V1 = """\
+from barq.http.messages import HTTPResponse
+
+MESSAGE = "version one"
+
+
+def app(request):
+    return HTTPResponse(200, [("content-type", "text/plain")], MESSAGE.encode())
+"""
+
+
+def start_dev(
+    tmp_path: Path, dev_processes: list[DevProcess], *args: str
+) -> tuple[DevProcess, int]:
+    dev = DevProcess(["--port", "0", *args], tmp_path)
+    dev_processes.append(dev)
+    port = int(dev.wait_for_output(r"Serving\s+http://127\.0\.0\.1:(\d+)").group(1))
+    return dev, port
+
+
+def test_dev_reload_error_page_recovery_and_clean_exit(
+    tmp_path: Path, dev_processes: list[DevProcess]
+) -> None:
+    (tmp_path / "main.py").write_text(APP_V1)
+    dev, port = start_dev(tmp_path, dev_processes)
+    assert "main:app" in dev.output and "main.py" in dev.output
+    assert re.search(r"Stats\s+http://127\.0\.0\.1:\d+", dev.output)
+    assert "barq stats" in dev.output
+    assert http_get(port) == (200, "version one")
+    dev.record_children()
+
+    # Poll every 5 ms across the reload: every request must succeed.
+    results: list[tuple[int, str] | str] = []
+    stop_polling = threading.Event()
+
+    def poll() -> None:
+        while not stop_polling.is_set():
+            try:
+                results.append(http_get(port))
+            except OSError as exc:
+                results.append(f"{type(exc).__name__}: {exc}")
+            time.sleep(0.005)
+
+    poller = threading.Thread(target=poll)
+    poller.start()
+    try:
+        time.sleep(0.2)
+        (tmp_path / "main.py").write_text(APP_V1.replace("version one", "version two"))
+        wait_until(lambda: http_get(port) == (200, "version two"), what="the reload")
+        time.sleep(0.3)
+    finally:
+        stop_polling.set()
+        poller.join()
+    dev.record_children()
+    failures = [r for r in results if not (isinstance(r, tuple) and r[0] == 200)]
+    assert not failures, f"{len(failures)} failed requests during reload: {failures[:5]}"
+    assert {r[1] for r in results if isinstance(r, tuple)} <= {"version one", "version two"}
+    dev.wait_for_output(r"Reloaded in \d+ ms")
+
+    # A broken edit: the supervisor survives, the terminal and a 500 page show the error.
+    (tmp_path / "main.py").write_text(APP_V1 + "\ndef broken(:\n")
+    wait_until(lambda: http_get(port)[0] == 500, what="the error page")
+    status, body = http_get(port)
+    assert "SyntaxError" in body and "main.py" in body
+    status, page = http_get(port, accept="text/html")
+    assert status == 500 and "<html" in page and "SyntaxError" in page
+    dev.wait_for_output(r"SyntaxError")
+    assert dev.proc.poll() is None
+    dev.record_children()
+
+    # An exception raised at import time names the file and line too.
+    (tmp_path / "main.py").write_text(APP_V1 + "\nraise RuntimeError('boom at import')\n")
+    wait_until(lambda: "boom at import" in http_get(port)[1], what="the import error page")
+    status, body = http_get(port, accept="application/json")
+    detail = json.loads(body)
+    assert status == 500
+    assert detail["file"].endswith("main.py") and detail["line"] == 9
+
+    # The next good save recovers.
+    (tmp_path / "main.py").write_text(APP_V1.replace("version one", "version three"))
+    wait_until(lambda: http_get(port) == (200, "version three"), what="recovery")
+    dev.record_children()
+
+    started = time.monotonic()
+    assert dev.stop(signal.SIGINT) == 0
+    assert time.monotonic() - started < 8
+    assert "Shutting down" in dev.output
+    time.sleep(0.2)
+    survivors = [pid for pid in dev.children if pid_alive(pid)]
+    assert not survivors, f"processes left behind: {survivors}"
+    with pytest.raises(OSError):
+        http_get(port)
+
+
+def test_dev_sigterm_exits_zero(tmp_path: Path, dev_processes: list[DevProcess]) -> None:
+    (tmp_path / "main.py").write_text(APP_V1)
+    dev, port = start_dev(tmp_path, dev_processes, "--stats", "off")
+    assert http_get(port) == (200, "version one")
+    assert "Stats" not in dev.output
+    dev.record_children()
+    assert dev.stop(signal.SIGTERM) == 0
+    time.sleep(0.2)
+    assert not [pid for pid in dev.children if pid_alive(pid)]
+
+
+def test_dev_ignores_virtualenv_and_excluded_files(
+    tmp_path: Path, dev_processes: list[DevProcess]
+) -> None:
+    (tmp_path / "main.py").write_text(APP_V1)
+    venv = tmp_path / ".venv" / "lib"
+    venv.mkdir(parents=True)
+    (tmp_path / "scratch").mkdir()
+    dev, _ = start_dev(tmp_path, dev_processes, "--reload-exclude", "scratch")
+    (venv / "module.py").write_text("x = 1\n")
+    (tmp_path / "scratch" / "notes.py").write_text("x = 1\n")
+    (tmp_path / "README.md").write_text("not python\n")
+    time.sleep(1.0)
+    assert "reloading" not in dev.output
+    # A new package directory created after start is watched too.
+    (tmp_path / "pkg").mkdir()
+    time.sleep(0.3)
+    (tmp_path / "pkg" / "helpers.py").write_text("x = 2\n")
+    dev.wait_for_output(r"pkg/helpers\.py changed")
+
+
+def test_dev_explains_what_it_looked_for(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [*CLI, "dev"], cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode == 1
+    assert "could not find a Barq application" in result.stderr
+    for candidate in ("main.py", "app.py", "app/main.py", "src/*/main.py", "[tool.barq]"):
+        assert candidate in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_dev_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "main.py").write_text(APP_V1)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = subprocess.run(
+            [*CLI, "dev", "--port", str(port)],
+            cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=30,
+        )  # fmt: skip
+    assert result.returncode == 1
+    assert "already in use" in result.stderr
+    assert "Traceback" not in result.stderr
