@@ -218,6 +218,13 @@ class RequestParser:
             return False
         end = buf.find(b"\r\n\r\n", max(pos, self._scan_from))
         if end < 0:
+            # A bare LF would leave the head unterminated until the header
+            # timeout: reject it as soon as it arrives.
+            lf = buf.find(b"\n", max(pos, self._scan_from))
+            while lf >= 0:
+                if lf == pos or buf[lf - 1] != 0x0D:
+                    raise ProtocolError(400, "bare LF in request head")
+                lf = buf.find(b"\n", lf + 1)
             self._scan_from = max(pos, len(buf) - 3)
             line_end = buf.find(b"\r\n", pos)
             if line_end < 0 and len(buf) - pos > self.limits.max_request_line:
