@@ -227,7 +227,8 @@ class RequestParser:
                 lf = buf.find(b"\n", lf + 1)
             self._scan_from = max(pos, len(buf) - 3)
             line_end = buf.find(b"\r\n", pos)
-            if line_end < 0 and len(buf) - pos > self.limits.max_request_line:
+            # (a CR just received may be the first half of the line's CRLF)
+            if line_end < 0 and len(buf) - pos - (buf[-1] == 0x0D) > self.limits.max_request_line:
                 self._reject_long_line(bytes(buf[pos : pos + self.limits.max_request_line]))
             if line_end > pos + self.limits.max_request_line:
                 self._reject_long_line(bytes(buf[pos:line_end]))
