@@ -91,8 +91,8 @@ class Metrics:
 
     def worker(self, index: int, name: str) -> WorkerRecorder:
         """A new recorder for worker thread ``index`` (called once per thread)."""
-        recorder = WorkerRecorder(self, index, name)
         with self._lock:
+            recorder = WorkerRecorder(self, index, name)
             self._recorders.append(recorder)
         return recorder
 
@@ -108,12 +108,14 @@ class Metrics:
         """Register ``hook(event: RequestStart)``; usable as a decorator."""
         with self._lock:
             self._start_hooks = (*self._start_hooks, hook)
+            self._push_hooks()
         return hook
 
     def on_request_end(self, hook: EndHook) -> EndHook:
         """Register ``hook(event: RequestEnd)``; usable as a decorator."""
         with self._lock:
             self._end_hooks = (*self._end_hooks, hook)
+            self._push_hooks()
         return hook
 
     def remove_hook(self, hook: Callable[..., object]) -> None:
@@ -121,6 +123,13 @@ class Metrics:
         with self._lock:
             self._start_hooks = tuple(h for h in self._start_hooks if h != hook)
             self._end_hooks = tuple(h for h in self._end_hooks if h != hook)
+            self._push_hooks()
+
+    def _push_hooks(self) -> None:
+        # Recorders keep their own reference (one attribute load on the hot path).
+        for recorder in self._recorders:
+            recorder._start_hooks = self._start_hooks
+            recorder._end_hooks = self._end_hooks
 
     # -- snapshot ---------------------------------------------------------------
 
@@ -145,16 +154,16 @@ class Metrics:
 
         for rec in sorted(recorders, key=lambda r: r.index):
             # Racy reads, on purpose (see recorder.py): copy the mutable parts first.
+            current = rec.current
+            busy_since = rec.busy_since
             counts = list(rec.counts)
             sum_ns, max_ns = rec.sum_ns, rec.max_ns
             status = list(rec.status_counts)
-            current = rec.current
-            busy_since = rec.busy_since
             entry: dict[str, Any] = {
                 "index": rec.index,
                 "name": rec.name,
                 "state": "busy" if current is not None else "idle",
-                "requests": rec.requests,
+                "requests": sum(status),
                 "errors": rec.errors,
                 "bytes_in": rec.bytes_in,
                 "bytes_out": rec.bytes_out,
@@ -184,9 +193,10 @@ class Metrics:
                     agg = routes.get((route, method))
                     if agg is None:
                         agg = routes[(route, method)] = [0, 0, [0] * BUCKET_COUNT, 0, 0]
-                    agg[0] += stats.count
+                    route_counts = list(stats.counts)
+                    agg[0] += sum(route_counts)
                     agg[1] += stats.errors
-                    _merge_into(agg[2], list(stats.counts))
+                    _merge_into(agg[2], route_counts)
                     agg[3] += stats.sum_ns
                     agg[4] = max(agg[4], stats.max_ns)
 

@@ -50,14 +50,18 @@ _OVERFLOW = OVERFLOW_INDEX
 class RouteStats:
     """Counters and latency histogram of one (route, method) pair on one thread."""
 
-    __slots__ = ("count", "counts", "errors", "max_ns", "sum_ns")
+    __slots__ = ("counts", "errors", "max_ns", "sum_ns")
 
     def __init__(self) -> None:
-        self.count = 0
         self.errors = 0
         self.sum_ns = 0
         self.max_ns = 0
         self.counts = [0] * BUCKET_COUNT
+
+    @property
+    def count(self) -> int:
+        """Requests recorded (the histogram's total)."""
+        return sum(self.counts)
 
 
 class WorkerRecorder:
@@ -67,12 +71,14 @@ class WorkerRecorder:
     (application exceptions, failed writes and 5xx responses), ``bytes_in``,
     ``bytes_out``, ``status_counts`` (index 1-5 = 1xx-5xx, 0 = anything else),
     ``counts``/``sum_ns``/``max_ns`` (latency histogram), ``current`` (the request
-    being served, or None) and ``busy_since`` (its ``perf_counter_ns`` start, 0 when
-    idle), ``routes`` (``{route: {method: RouteStats}}``).
+    being served, or None) and ``busy_since`` (its ``perf_counter_ns`` start; stale
+    while ``current`` is None), ``routes`` (``{route: {method: RouteStats}}``).
     """
 
     __slots__ = (
+        "_end_hooks",
         "_metrics",
+        "_start_hooks",
         "busy_since",
         "bytes_in",
         "bytes_out",
@@ -82,7 +88,6 @@ class WorkerRecorder:
         "index",
         "max_ns",
         "name",
-        "requests",
         "routes",
         "status_counts",
         "sum_ns",
@@ -92,7 +97,6 @@ class WorkerRecorder:
         self._metrics = metrics
         self.index = index
         self.name = name
-        self.requests = 0
         self.errors = 0
         self.bytes_in = 0
         self.bytes_out = 0
@@ -103,12 +107,20 @@ class WorkerRecorder:
         self.current: HTTPRequest | None = None
         self.busy_since = 0
         self.routes: dict[str, dict[str, RouteStats]] = {}
+        # Copies of the Metrics' hook tuples, replaced by Metrics when hooks change.
+        self._start_hooks = metrics._start_hooks
+        self._end_hooks = metrics._end_hooks
+
+    @property
+    def requests(self) -> int:
+        """Requests finished on this thread (the sum of ``status_counts``)."""
+        return sum(self.status_counts)
 
     def request_started(self, request: HTTPRequest, start_ns: int) -> None:
         """Mark this worker busy with ``request`` (``start_ns``: perf_counter_ns)."""
         self.busy_since = start_ns
         self.current = request
-        hooks = self._metrics._start_hooks
+        hooks = self._start_hooks
         if hooks:
             self._run_start_hooks(hooks, request, start_ns)
 
@@ -138,7 +150,6 @@ class WorkerRecorder:
         self.sum_ns += d
         if d > self.max_ns:
             self.max_ns = d
-        self.requests += 1
         cls = status // 100
         self.status_counts[cls if 0 < cls < 6 else 0] += 1
         # The server passes a bool (or an exception / description): truthy means failed.
@@ -158,7 +169,6 @@ class WorkerRecorder:
         stats = by_method.get(method)
         if stats is None:
             stats = by_method[method] = RouteStats()
-        stats.count += 1
         stats.counts[i] += 1
         stats.sum_ns += d
         if d > stats.max_ns:
@@ -166,9 +176,8 @@ class WorkerRecorder:
         if failed:
             stats.errors += 1
 
-        self.current = None
-        self.busy_since = 0
-        hooks = self._metrics._end_hooks
+        self.current = None  # busy_since is only meaningful while current is set
+        hooks = self._end_hooks
         if hooks:
             self._run_end_hooks(
                 hooks, request, route, status, start_ns, d, bytes_in, bytes_out, error or None
