@@ -45,6 +45,15 @@ _CHUNK_EXT = re.compile(
     rb"(?:[ \t]*;[ \t]*[" + _TCHAR + rb"]+(?:[ \t]*=[ \t]*(?:[" + _TCHAR + rb"]+"
     rb"|\"(?:[\t \x21\x23-\x5b\x5d-\x7e\x80-\xff]|\\[\t \x21-\x7e\x80-\xff])*\"))?)*[ \t]*"
 )
+_TCHAR_STR = _TCHAR.decode("ascii")
+_REQUEST_LINE_STR = re.compile(
+    "([" + _TCHAR_STR + "]+) ([\x21-\x7e]+) HTTP/([0-9])\\.([0-9])"
+)
+_TOKEN_STR = re.compile("[" + _TCHAR_STR + "]+")
+_BAD_VALUE_CHAR_STR = re.compile("[\x00-\x08\x0a-\x1f\x7f]")
+# Header names already validated, mapped to their lower-case form. Shared by
+# all threads: plain dict reads and inserts are atomic, and entries never change.
+_NAME_CACHE: dict[str, str] = {}
 _AUTHORITY = re.compile(r"[A-Za-z0-9\-._~%!$&'()*+,;=:@\[\]]*")
 _HEX = re.compile(rb"[0-9A-Fa-f]+")
 
@@ -249,31 +258,46 @@ class RequestParser:
         raise ProtocolError(414, "request target too long")
 
     def _start_request(self, head: bytes) -> None:
-        lines = head.split(b"\r\n")
-        request_line = lines[0]
+        text = head.decode("latin-1")
+        line_end = text.find("\r\n")
+        request_line = text if line_end < 0 else text[:line_end]
         if len(request_line) > self.limits.max_request_line:
-            self._reject_long_line(request_line)
-        match = _REQUEST_LINE.fullmatch(request_line)
+            self._reject_long_line(request_line.encode("latin-1"))
+        match = _REQUEST_LINE_STR.fullmatch(request_line)
         if match is None:
-            other = _VERSIONISH.fullmatch(request_line)
+            other = _VERSIONISH.fullmatch(request_line.encode("latin-1"))
             if other is not None and other.group(1) != b"1":
                 raise ProtocolError(505, "HTTP version not supported")
             raise ProtocolError(400, "malformed request line")
-        method_b, target_b, major, minor = match.groups()
-        if major != b"1":
+        method, target, major, minor = match.groups()
+        if major != "1":
             raise ProtocolError(505, "HTTP version not supported")
-        method = method_b.decode("ascii")
         if method not in KNOWN_METHODS:
             raise ProtocolError(501, f"method {method} not implemented")
-        version = "1.0" if minor == b"0" else "1.1"
-        target = target_b.decode("ascii")
+        version = "1.0" if minor == "0" else "1.1"
 
-        if len(lines) - 1 > self.limits.max_headers:
-            raise ProtocolError(431, "too many request header fields")
         headers: list[tuple[str, str]] = []
-        append = headers.append
-        for line in lines[1:]:
-            append(_parse_field(line))
+        if line_end >= 0:
+            lines = text[line_end + 2 :].split("\r\n")
+            if len(lines) > self.limits.max_headers:
+                raise ProtocolError(431, "too many request header fields")
+            append = headers.append
+            names = _NAME_CACHE
+            for line in lines:
+                name, sep, value = line.partition(":")
+                lowered = names.get(name)
+                if lowered is None:
+                    if not sep or _TOKEN_STR.fullmatch(name) is None:
+                        raise _field_error(line)
+                    lowered = name.lower()
+                    if len(names) < 512:
+                        names[name] = lowered
+                value = value.strip(" \t")
+                # isprintable() is False for every CTL (and HTAB, and some
+                # obs-text): only then pay for the precise check.
+                if not value.isprintable() and _BAD_VALUE_CHAR_STR.search(value) is not None:
+                    raise ProtocolError(400, "invalid character in header value")
+                append((lowered, value))
 
         path, query = _split_target(method, target)
 
@@ -481,6 +505,15 @@ def _parse_field(line: bytes) -> tuple[str, str]:
     if _BAD_VALUE_CHAR.search(value) is not None:
         raise ProtocolError(400, "invalid character in header value")
     return name.decode("ascii").lower(), value.decode("latin-1")
+
+
+def _field_error(line: str) -> ProtocolError:
+    """The precise error for a field line that failed the fast checks."""
+    try:
+        _parse_field(line.encode("latin-1"))
+    except ProtocolError as exc:
+        return exc
+    return ProtocolError(400, "malformed header line")
 
 
 def _merge_content_length(current: int | None, value: str) -> int:
