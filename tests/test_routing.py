@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from enum import Enum
+from enum import Enum, IntEnum
 
 import pytest
 
@@ -98,9 +98,14 @@ def test_bad_templates_and_duplicates_rejected() -> None:
         tree.insert("/a/{y}", ["GET"], _route("/a/{y}", "dup"))
 
 
-class Color(str, Enum):
+class Color(Enum):
     red = "red"
     blue = "blue"
+
+
+class Level(IntEnum):
+    low = 1
+    high = 2
 
 
 def make_app() -> Barq:
@@ -129,6 +134,10 @@ def make_app() -> Barq:
     @app.get("/c/{color}")
     def colors(color: Color) -> dict:
         return {"color": color.value, "is_enum": isinstance(color, Color)}
+
+    @app.get("/n/{level}")
+    def levels(level: Level) -> dict:
+        return {"level": level.name}
 
     @app.get("/s/{name}")
     def strings(name: str, request: Request) -> dict:
@@ -178,6 +187,7 @@ def test_typed_path_parameters(client: TestClient) -> None:
     assert client.get("/b/true").json() == {"flag": True}
     assert client.get("/b/0").json() == {"flag": False}
     assert client.get("/c/blue").json() == {"color": "blue", "is_enum": True}
+    assert client.get("/n/2").json() == {"level": "high"}
     assert client.get("/s/a%20b").json() == {"name": "a b", "params": {"name": "a b"}}
     assert client.get("/files/x/y/z.txt").json() == {"rest": "x/y/z.txt"}
 
