@@ -185,7 +185,7 @@ def register(app: typer.Typer) -> None:
     def stats(
         targets: list[str] | None = typer.Argument(
             None,
-            metavar="[TARGET]...",
+            metavar="TARGET",
             help="Stats endpoints (HOST:PORT, :PORT or http://HOST:PORT). "
             "Default: the local servers started with stats enabled.",
             show_default=False,
