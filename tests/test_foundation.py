@@ -136,7 +136,15 @@ def test_wheel_install_gives_working_cli(tmp_path: Path) -> None:
     """`pip install` of the built wheel (not editable) gives a CLI that can scaffold."""
     wheel_dir = tmp_path / "wheel"
     build = _run(
-        sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheel_dir), str(ROOT),
+        sys.executable,
+        "-m",
+        "pip",
+        "wheel",
+        "--no-deps",
+        "-q",
+        "-w",
+        str(wheel_dir),
+        str(ROOT),
         timeout=300,
     )
     if build.returncode != 0 and "Could not find a version" in build.stderr:
@@ -161,5 +169,6 @@ def test_wheel_install_gives_working_cli(tmp_path: Path) -> None:
     assert project.returncode == 0, project.stdout + project.stderr
     assert (tmp_path / "wheelapp" / "pyproject.toml").exists()
     # The installed package is the wheel's copy, with the templates inside it.
-    where = _run(str(python), "-c", "import barq_cli, os; print(os.path.dirname(barq_cli.__file__))")
+    code = "import barq_cli, os; print(os.path.dirname(barq_cli.__file__))"
+    where = _run(str(python), "-c", code)
     assert (Path(where.stdout.strip()) / "templates").is_dir()

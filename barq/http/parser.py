@@ -29,9 +29,7 @@ __all__ = [
 ]
 
 #: Methods the parser accepts; anything else that is a valid token gets 501.
-KNOWN_METHODS = frozenset(
-    {"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "TRACE"}
-)
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "TRACE"})
 
 # RFC 9110 token characters.
 _TCHAR = rb"!#$%&'*+\-.^_`|~0-9A-Za-z"
@@ -46,9 +44,7 @@ _CHUNK_EXT = re.compile(
     rb"|\"(?:[\t \x21\x23-\x5b\x5d-\x7e\x80-\xff]|\\[\t \x21-\x7e\x80-\xff])*\"))?)*[ \t]*"
 )
 _TCHAR_STR = _TCHAR.decode("ascii")
-_REQUEST_LINE_STR = re.compile(
-    "([" + _TCHAR_STR + "]+) ([\x21-\x7e]+) HTTP/([0-9])\\.([0-9])"
-)
+_REQUEST_LINE_STR = re.compile("([" + _TCHAR_STR + "]+) ([\x21-\x7e]+) HTTP/([0-9])\\.([0-9])")
 _TOKEN_STR = re.compile("[" + _TCHAR_STR + "]+")
 _BAD_VALUE_CHAR_STR = re.compile("[\x00-\x08\x0a-\x1f\x7f]")
 # Header names already validated, mapped to their lower-case form. Shared by
@@ -320,8 +316,8 @@ class RequestParser:
             elif name == "expect":
                 expect = value.strip().lower()
 
-        if version == "1.1" and host_count != 1:
-            raise ProtocolError(400, "missing Host header" if host_count == 0 else "duplicate Host header")
+        if version == "1.1" and host_count == 0:
+            raise ProtocolError(400, "missing Host header")
         if host_count > 1:
             raise ProtocolError(400, "duplicate Host header")
 

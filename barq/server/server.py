@@ -162,7 +162,7 @@ class Server:
 
         A second signal during the graceful shutdown shortens the grace to zero.
         """
-        previous: dict[int, Any] = {}
+        previous: dict[signal.Signals, Any] = {}
         install = (
             self.config.install_signal_handlers
             and threading.current_thread() is threading.main_thread()
@@ -183,9 +183,11 @@ class Server:
     def _on_signal(self, signum: int, frame: Any) -> None:
         self._signal_count += 1
         if self._signal_count > 1 and self._started:
-            logger.warning("second signal: stopping now")
+            if self._signal_count > 2:
+                logger.warning("third signal: exiting immediately")
+                os._exit(1)
+            logger.warning("second signal: finishing faster (one more to exit at once)")
             self.reactor.draining = True
-            os._exit(1) if self._signal_count > 2 else None
         self._stop_requested.set()
 
     def wait_stopped(self, timeout: float | None = None) -> bool:

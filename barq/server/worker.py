@@ -170,13 +170,12 @@ class Worker:
         try:
             response = server.app(request)
             if not isinstance(response, HTTPResponse):
-                raise TypeError(
-                    f"application returned {type(response).__name__}, not HTTPResponse"
-                )
+                raise TypeError(f"application returned {type(response).__name__}, not HTTPResponse")
         except Exception:
             error = True
-            logger.exception("Exception in application while handling %s %s", request.method,
-                             request.target)
+            logger.exception(
+                "Exception in application while handling %s %s", request.method, request.target
+            )
             response = HTTPResponse(
                 500, [("content-type", "application/json")], _INTERNAL_ERROR_BODY
             )
@@ -215,7 +214,6 @@ class Worker:
         self, conn: Connection, request: HTTPRequest, response: HTTPResponse, keep: bool
     ) -> tuple[int, bool, int, bool]:
         """Serialise and send; returns (bytes_out, keep, status, error)."""
-        config = self.server.config
         status = response.status
         headers = response.headers
         head_only = request.method == "HEAD" or status in _NO_BODY_STATUS or status < 200
@@ -314,15 +312,15 @@ class Worker:
         except Exception:
             # The head is out: all we can do is cut the connection so the
             # client sees an incomplete body rather than a truncated "success".
-            logger.exception("error in streamed response body for %s %s", request.method,
-                             request.target)
+            logger.exception(
+                "error in streamed response body for %s %s", request.method, request.target
+            )
             error = True
             keep = False
         finally:
             _close_stream(stream)
         if declared is not None and body_bytes != declared and not error:
-            logger.error("streamed body was %d bytes, content-length said %d", body_bytes,
-                         declared)
+            logger.error("streamed body was %d bytes, content-length said %d", body_bytes, declared)
             keep = False
         return sent, keep, response.status, error
 
@@ -335,8 +333,11 @@ class Worker:
             fd = os.open(os.fspath(spec.path), os.O_RDONLY)
         except OSError as exc:
             logger.error("cannot open file for response: %s", exc)
-            data = error_response(404 if isinstance(exc, FileNotFoundError) else 500,
-                                  "file not available", close=not keep)
+            data = error_response(
+                404 if isinstance(exc, FileNotFoundError) else 500,
+                "file not available",
+                close=not keep,
+            )
             self._send(conn, data)
             return len(data), keep, 500, True
         try:
@@ -384,5 +385,3 @@ def _peer(conn: Connection) -> str:
     if conn.peer is None:
         return "unix"
     return f"{conn.peer[0]}:{conn.peer[1]}"
-
-
