@@ -23,7 +23,7 @@ from barq.http.messages import HTTPRequest, HTTPResponse
 from barq.middleware.base import BaseHTTPMiddleware, CallNext, DispatchFunction, Middleware
 from barq.requests import Request
 from barq.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
-from barq.routing import Route, Router
+from barq.routing import Route, Router, _caller_locals
 
 __all__ = ["Barq", "ExceptionHandler"]
 
@@ -142,6 +142,7 @@ class Barq:
         """Decorator: register the function for ``methods`` at ``path``."""
 
         def decorator(func: F) -> F:
+            options.setdefault("localns", _caller_locals())
             self.add_api_route(path, func, methods=methods, **options)
             return func
 

@@ -485,10 +485,14 @@ def _signature_target(call: Callable[..., Any]) -> Callable[..., Any]:
     return dunder if dunder is not None else call
 
 
-def _type_hints(call: Callable[..., Any]) -> dict[str, Any]:
+def _type_hints(
+    call: Callable[..., Any], localns: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     target: Any = call.__init__ if inspect.isclass(call) else _signature_target(call)
     try:
-        return typing.get_type_hints(target, include_extras=True)
+        return typing.get_type_hints(
+            target, localns=dict(localns) if localns else None, include_extras=True
+        )
     except NameError as exc:
         raise BarqError(
             f"cannot resolve the annotations of {_callable_name(call)}: {exc} "
@@ -503,12 +507,16 @@ def compile_plan(
     path_param_names: frozenset[str] | set[str] = frozenset(),
     extra_dependencies: Sequence[Dependency] = (),
     _stack: tuple[Any, ...] = (),
+    *,
+    localns: Mapping[str, Any] | None = None,
 ) -> CallPlan:
     """Analyse ``call``'s signature once and return its :class:`CallPlan`.
 
     ``path_param_names`` are the route template's parameters (unannotated
     parameters with those names come from the path). ``extra_dependencies`` are
-    run before the callable's own (router/app ``dependencies=[...]``).
+    run before the callable's own (router/app ``dependencies=[...]``). ``localns``
+    resolves string annotations naming local objects (``from __future__ import
+    annotations`` inside a function).
     Raises :class:`~barq.exceptions.BarqError` for signatures it cannot serve.
     """
     if call in _stack:
@@ -520,7 +528,7 @@ def compile_plan(
         signature = inspect.signature(call)
     except (TypeError, ValueError) as exc:
         raise BarqError(f"cannot read the signature of {name}: {exc}") from exc
-    hints = _type_hints(call)
+    hints = _type_hints(call, localns)
     groups: dict[str, list[ParamField]] = {
         "path": [],
         "query": [],
@@ -530,7 +538,7 @@ def compile_plan(
     }
     deps: list[DependencyNode] = []
     for extra in extra_dependencies:
-        deps.append(_dependency_node(None, extra, None, path_param_names, (*_stack, call)))
+        deps.append(_dependency_node(None, extra, None, path_param_names, (*_stack, call), localns))
     specials: list[tuple[str, Callable[[Any], Any]]] = []
 
     for pname, param in signature.parameters.items():
@@ -557,7 +565,9 @@ def compile_plan(
         if default is inspect.Parameter.empty:
             default = PydanticUndefined
         if isinstance(marker, Dependency):
-            deps.append(_dependency_node(pname, marker, base, path_param_names, (*_stack, call)))
+            deps.append(
+                _dependency_node(pname, marker, base, path_param_names, (*_stack, call), localns)
+            )
             continue
         special = _special_factory(base) if marker is None else None
         if special is not None:
@@ -636,6 +646,7 @@ def _dependency_node(
     annotation: Any,
     path_param_names: frozenset[str] | set[str],
     stack: tuple[Any, ...],
+    localns: Mapping[str, Any] | None = None,
 ) -> DependencyNode:
     call = marker.dependency
     if call is None:
@@ -644,7 +655,7 @@ def _dependency_node(
         raise BarqError(
             f"Depends() for {pname!r} needs a callable (or a class annotation), got {call!r}"
         )
-    plan = compile_plan(call, path_param_names, (), stack)
+    plan = compile_plan(call, path_param_names, (), stack, localns=localns)
     return DependencyNode(pname, plan, marker.use_cache)
 
 

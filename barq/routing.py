@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import inspect
 import re
+import sys
 import typing
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar, get_args, get_origin
 from urllib.parse import quote, unquote
 
@@ -306,9 +307,13 @@ class RadixTree:
 # routes
 
 
-def _return_annotation(endpoint: Callable[..., Any]) -> Any:
+def _return_annotation(
+    endpoint: Callable[..., Any], localns: Mapping[str, Any] | None = None
+) -> Any:
     try:
-        hints = typing.get_type_hints(endpoint, include_extras=True)
+        hints = typing.get_type_hints(
+            endpoint, localns=dict(localns) if localns else None, include_extras=True
+        )
     except Exception:
         return None
     return hints.get("return")
@@ -367,6 +372,7 @@ class Route:
         response_model_exclude_unset: bool = False,
         response_model_exclude_none: bool = False,
         response_model_by_alias: bool = True,
+        localns: Mapping[str, Any] | None = None,
     ) -> None:
         if not callable(endpoint):
             raise BarqError(f"route {path!r}: endpoint {endpoint!r} is not callable")
@@ -408,19 +414,22 @@ class Route:
         self.response_model_exclude_none = response_model_exclude_none
         self.response_model_by_alias = response_model_by_alias
         self._response_model_arg = response_model
+        self._localns = localns
 
         names = compile_path(path)[1]
         self.param_names: tuple[str, ...] = tuple(names)
         where = f"route {'/'.join(sorted(self.methods))} {path} ({self.name})"
         try:
-            self.plan: CallPlan = compile_plan(endpoint, frozenset(names), self.dependencies)
+            self.plan: CallPlan = compile_plan(
+                endpoint, frozenset(names), self.dependencies, localns=localns
+            )
         except BarqError as exc:
             raise BarqError(f"{where}: {exc}") from exc
         body_fields = [f for f in self.plan.all_fields() if f.location == "body"]
         self.body: BodyPlan | None = BodyPlan(body_fields) if body_fields else None
 
         if response_model is DEFAULT:
-            response_model = _return_annotation(endpoint)
+            response_model = _return_annotation(endpoint, localns)
         if response_model is not None and _is_response_type(response_model):
             response_model = None
         self.response_model = response_model
@@ -459,6 +468,7 @@ class Route:
             response_model_exclude_unset=self.response_model_exclude_unset,
             response_model_exclude_none=self.response_model_exclude_none,
             response_model_by_alias=self.response_model_by_alias,
+            localns=self._localns,
         )
 
     # -- request handling -------------------------------------------------
@@ -556,6 +566,20 @@ class Route:
 # routers
 
 
+def _caller_locals(depth: int = 2) -> dict[str, Any] | None:
+    """Local names of the scope defining a decorated handler (None at module level).
+
+    They let string annotations (``from __future__ import annotations``) name
+    classes and functions defined inside a function, e.g. in tests or factories.
+    """
+    frame = sys._getframe(depth)
+    while frame is not None and frame.f_globals.get("__name__") in (__name__, "barq.app"):
+        frame = frame.f_back  # type: ignore[assignment]
+    if frame is None or frame.f_locals is frame.f_globals:
+        return None
+    return dict(frame.f_locals)
+
+
 class Router:
     """A group of routes with a shared prefix, tags and dependencies (like FastAPI's
     ``APIRouter``). Include it with ``app.include_router(router)``.
@@ -626,6 +650,7 @@ class Router:
         """Decorator: register the function for ``methods`` at ``path``."""
 
         def decorator(func: F) -> F:
+            options.setdefault("localns", _caller_locals())
             self.add_api_route(path, func, methods=methods, **options)
             return func
 
