@@ -276,8 +276,11 @@ class Worker:
                 except ValueError:
                     declared = None
         # HTTP/1.0 has no chunked coding: delimit by closing the connection.
-        chunked = declared is None and not http10 and not head_only
-        if declared is None and not chunked:
+        # A HEAD response shows the framing a GET would get, without the body,
+        # and leaves the connection open.
+        status = response.status
+        chunked = declared is None and not http10 and status >= 200 and status not in _NO_BODY_STATUS
+        if declared is None and not chunked and not head_only:
             keep = False
         head = response_head(
             response.status,
