@@ -61,7 +61,7 @@ def register(app: typer.Typer) -> None:
         from barq_cli.supervisor import BindError, DevOptions, Supervisor
 
         tool = load_config()
-        spec = locate_app(app_path, tool)
+        spec = locate_app(app_path, tool, quiet=True)  # the banner says what was found
         try:
             host = tool.pick("host", host, "127.0.0.1", as_str)
             port = tool.pick("port", port, 8000, as_int)
