@@ -158,6 +158,8 @@ class RadixTree:
 
     def __init__(self) -> None:
         self.root = _Node()
+        # fully static templates by path: an O(1) first try (static always wins)
+        self.static: dict[str, _Endpoint] = {}
 
     def insert(self, path: str, methods: Sequence[str], route: Route) -> None:
         """Add ``route`` for ``methods`` at template ``path``; duplicates raise BarqError."""
@@ -212,6 +214,8 @@ class RadixTree:
                 )
         for method in methods:
             endpoint.methods[method] = (route, tuple(names))
+        if not names:
+            self.static[path] = endpoint
 
     @staticmethod
     def split(raw_path: str) -> list[str]:
@@ -227,6 +231,11 @@ class RadixTree:
         Returns None when no route has this path, a :class:`Match` with ``route``
         None (and ``allowed``) when only other methods do.
         """
+        endpoint = self.static.get(raw_path)
+        if endpoint is not None:
+            hit = self._pick(endpoint, method)
+            if hit is not None:
+                return Match(hit[0], {})
         if not raw_path.startswith("/"):
             return None
         segments = self.split(raw_path)
