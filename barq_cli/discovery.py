@@ -186,14 +186,11 @@ def find_app_object(module: Any, spec: AppSpec) -> Any:
     if hasattr(module, spec.attribute):
         return getattr(module, spec.attribute)
     if not spec.explicit_attribute:
-        try:
-            from barq.app import Barq
-        except ImportError:  # pragma: no cover - framework always present when installed
-            Barq = None
-        if Barq is not None:
-            for value in vars(module).values():
-                if isinstance(value, Barq):
-                    return value
+        from barq.app import Barq
+
+        for value in vars(module).values():
+            if isinstance(value, Barq):
+                return value
     raise AppImportError(
         f"module {spec.module!r} ({spec.file or 'file unknown'}) has no attribute "
         f"{spec.attribute!r}; name the application with MODULE:ATTRIBUTE",

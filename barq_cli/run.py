@@ -139,7 +139,7 @@ def serve_app(app_path: str | None, cli: dict[str, Any], verbose: bool) -> None:
         fail(f"cannot listen: {exc.strerror or exc}")
 
     stats = None
-    if stats_address is not None:
+    if stats_address is not None and metrics is not None:
         from barq.metrics import StatsAddressError, start_stats_server
 
         try:
@@ -254,7 +254,7 @@ def register(app: typer.Typer) -> None:
     signature = inspect.signature(run)
     base = [p for p in signature.parameters.values() if p.kind != inspect.Parameter.VAR_KEYWORD]
     run.__signature__ = signature.replace(parameters=[*base, *_limit_parameters()])  # type: ignore[attr-defined]
-    annotations = {
+    annotations: dict[str, Any] = {
         "app_path": str | None,
         "host": str | None,
         "port": int | None,
