@@ -74,7 +74,8 @@ def test_demo_flow_new_api_then_dev_without_arguments(tmp_path: Path) -> None:
             if match:
                 port = int(match.group(1))
         assert port, "".join(output)
-        assert "app.main:app" in "".join(output)
+        app_line = proc.stdout.readline()  # the banner's next line names the app it found
+        assert "app.main:app" in app_line and "[tool.barq]" in app_line, app_line
 
         def post(path: str, payload: dict) -> tuple[int, object]:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
