@@ -145,6 +145,12 @@ class Worker:
                 if not was_partial or conn.deadline_kind != HEADER:
                     conn.deadline = now + config.header_timeout
                     conn.deadline_kind = HEADER
+                elif now >= conn.deadline:
+                    # A head trickling in byte by byte keeps the connection
+                    # queued whenever the reactor sweeps: enforce it here too.
+                    self.rejected += 1
+                    self._reject(conn, ProtocolError(408, "request timed out"))
+                    return
             else:
                 conn.deadline = now + config.keepalive_timeout
                 conn.deadline_kind = KEEPALIVE
