@@ -170,5 +170,5 @@ def test_wheel_install_gives_working_cli(tmp_path: Path) -> None:
     assert (tmp_path / "wheelapp" / "pyproject.toml").exists()
     # The installed package is the wheel's copy, with the templates inside it.
     code = "import barq_cli, os; print(os.path.dirname(barq_cli.__file__))"
-    where = _run(str(python), "-c", code)
+    where = _run(str(python), "-c", code, cwd=tmp_path)
     assert (Path(where.stdout.strip()) / "templates").is_dir()
