@@ -29,7 +29,9 @@ def bind_listeners(config: ServerConfig) -> tuple[list[socket.socket], list[sock
     if config.sockets:
         listeners.extend(config.sockets)
     if config.fd is not None:
-        sock = socket.socket(fileno=config.fd)
+        # A duplicate: closing or collecting our socket object must never close
+        # the descriptor its owner (e.g. a supervisor) still holds.
+        sock = socket.socket(fileno=os.dup(config.fd))
         listeners.append(sock)
     if config.uds:
         sock = _bind_unix(config.uds, config.backlog)
