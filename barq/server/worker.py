@@ -285,7 +285,8 @@ class Worker:
         # A HEAD response shows the framing a GET would get, without the body,
         # and leaves the connection open.
         status = response.status
-        chunked = declared is None and not http10 and status >= 200 and status not in _NO_BODY_STATUS
+        has_body = status >= 200 and status not in _NO_BODY_STATUS
+        chunked = declared is None and not http10 and has_body
         if declared is None and not chunked and not head_only:
             keep = False
         head = response_head(
