@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import pydantic
 
 from barq import jsonlib
+from barq.background import chain_background
 from barq.datastructures import QueryParams
 from barq.params import CallPlan, ParamField, register_special_param
 from barq.requests import Request
@@ -407,6 +408,7 @@ def merge_sub_response(final: Response, sub: Response | None) -> Response:
                 final.headers.append(key, value)
             else:
                 final.headers[key] = value
-    if sub.background is not None and final.background is None:
-        final.background = sub.background
+    if sub.background is not None:
+        # the returned response's own background runs first, then the injected tasks
+        final.background = chain_background(final.background, sub.background)
     return final

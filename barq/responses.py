@@ -23,11 +23,13 @@ from barq.datastructures import MutableHeaders
 from barq.http.messages import HTTPResponse
 
 __all__ = [
+    "FileResponse",
     "HTMLResponse",
     "JSONResponse",
     "PlainTextResponse",
     "RedirectResponse",
     "Response",
+    "StreamingResponse",
 ]
 
 _NO_BODY_STATUS = frozenset({204, 304})
@@ -170,8 +172,12 @@ class Response:
             raw.append(("content-type", media_type))
         return raw
 
-    def to_http(self) -> HTTPResponse:
-        """The wire-level response for the server (headers as lower-case str pairs)."""
+    def to_http(self, request: Any = None) -> HTTPResponse:
+        """The wire-level response for the server (headers as lower-case str pairs).
+
+        ``request`` (the :class:`~barq.requests.Request`, when known) lets
+        subclasses answer conditional or range requests (see ``FileResponse``).
+        """
         status = self.status_code
         body = b"" if status in _NO_BODY_STATUS or status < 200 else self.body
         return HTTPResponse(status, self._header_list(), body, on_complete=self.background)
@@ -229,3 +235,9 @@ def json_http_response(
     if extra:
         headers.extend(extra)
     return HTTPResponse(status_code, headers, jsonlib.dumps(content))
+
+
+# Responses with bodies that are not in memory live in their own modules; they
+# are re-exported here (imported last: they subclass Response).
+from barq.files import FileResponse  # noqa: E402
+from barq.streaming import StreamingResponse  # noqa: E402
