@@ -50,6 +50,7 @@ __all__ = [
     "Query",
     "QueryInfo",
     "compile_plan",
+    "register_implicit_marker",
     "register_special_param",
 ]
 
@@ -412,6 +413,18 @@ def register_special_param(tp: type, factory: Callable[[Any], Any]) -> None:
     SPECIAL_PARAMS[tp] = factory
 
 
+#: ``finder(annotation) -> marker or None`` for parameters declared without a marker
+IMPLICIT_MARKERS: list[Callable[[Any], ParamInfo | None]] = []
+
+
+def register_implicit_marker(finder: Callable[[Any], ParamInfo | None]) -> None:
+    """Let ``finder(annotation)`` supply the marker of parameters that have none.
+
+    Used by :mod:`barq.forms` so that ``file: UploadFile`` means ``File()``.
+    """
+    IMPLICIT_MARKERS.append(finder)
+
+
 class CallPlan:
     """A callable with its parameters sorted by source, compiled once."""
 
@@ -574,6 +587,11 @@ def compile_plan(
             specials.append((pname, special))
             continue
         info: ParamInfo | None = marker
+        if info is None:
+            for finder in IMPLICIT_MARKERS:
+                info = finder(base)
+                if info is not None:
+                    break
         if info is not None and default is PydanticUndefined:
             default = info.default
         # the annotation without Barq markers, but keeping other metadata (pydantic Field...)

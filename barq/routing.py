@@ -41,6 +41,7 @@ from barq.exceptions import (
     RequestValidationError,
     ResponseValidationError,
 )
+from barq.forms import make_body_plan
 from barq.params import CallPlan, Dependency, compile_plan
 from barq.requests import Request
 from barq.responses import JSONResponse, Response
@@ -435,7 +436,11 @@ class Route:
         except BarqError as exc:
             raise BarqError(f"{where}: {exc}") from exc
         body_fields = [f for f in self.plan.all_fields() if f.location == "body"]
-        self.body: BodyPlan | None = BodyPlan(body_fields) if body_fields else None
+        try:
+            # a JSON BodyPlan, or a FormBodyPlan for Form()/File()/UploadFile parameters
+            self.body: BodyPlan | None = make_body_plan(body_fields)
+        except BarqError as exc:
+            raise BarqError(f"{where}: {exc}") from exc
 
         if response_model is DEFAULT:
             response_model = _return_annotation(endpoint, localns)
