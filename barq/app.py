@@ -21,6 +21,7 @@ from barq.datastructures import State
 from barq.exceptions import BarqError, HTTPException, RequestValidationError
 from barq.http.messages import HTTPRequest, HTTPResponse
 from barq.middleware.base import BaseHTTPMiddleware, CallNext, DispatchFunction, Middleware
+from barq.mounting import add_mount, dispatch_mount
 from barq.requests import Request
 from barq.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
 from barq.routing import Route, Router, _caller_locals
@@ -84,6 +85,8 @@ class Barq:
         redirect_slashes: bool = True,
         openapi_url: str | None = "/openapi.json",
         docs_url: str | None = "/docs",
+        openapi_tags: Sequence[Mapping[str, Any]] | None = None,
+        max_upload_size: int | None = None,
     ) -> None:
         self.debug = debug
         self.title = title
@@ -91,6 +94,14 @@ class Barq:
         self.description = description
         self.openapi_url = openapi_url
         self.docs_url = docs_url
+        #: tag descriptions for the OpenAPI document (``[{"name": ..., "description": ...}]``)
+        self.openapi_tags = [dict(t) for t in openapi_tags] if openapi_tags else None
+        #: the generated OpenAPI document, cached by :meth:`openapi`
+        self.openapi_schema: dict[str, Any] | None = None
+        #: largest form/upload body (bytes) accepted by Form()/File() routes (413 beyond)
+        self.max_upload_size = max_upload_size
+        #: ``(prefix, app)`` pairs added by :meth:`mount`, longest prefix first
+        self.mounts: list[tuple[str, Any]] = []
         self.redirect_slashes = redirect_slashes
         self.router = Router(dependencies=dependencies)
         #: shared application state (``app.state.db = ...``), see :class:`State`
@@ -205,6 +216,27 @@ class Barq:
         """The path of the route named ``name`` with its path parameters filled in."""
         return self.router.url_path_for(name, **params)
 
+    def mount(self, path: str, app: Any, *, name: str | None = None) -> None:
+        """Serve everything under ``path`` with ``app`` (e.g. :class:`~barq.staticfiles.StaticFiles`
+        or another :class:`Barq`); see :mod:`barq.mounting`. The mount takes precedence
+        over routes for its prefix and gets the rest of the path."""
+        self._check_open("mount an application")
+        add_mount(self.mounts, path, app, name)
+
+    def openapi(self) -> dict[str, Any]:
+        """The OpenAPI 3.1 document of this app's routes (built once, then cached)."""
+        if self.openapi_schema is None:
+            from barq.openapi import get_openapi
+
+            self.openapi_schema = get_openapi(
+                title=self.title,
+                version=self.version,
+                description=self.description,
+                routes=self.routes,
+                tags=self.openapi_tags,
+            )
+        return self.openapi_schema
+
     def add_exception_handler(
         self, key: type[BaseException] | int, handler: ExceptionHandler
     ) -> None:
@@ -276,6 +308,10 @@ class Barq:
             return
         for hook in self.startup_handlers:
             hook()
+        for _, mounted in self.mounts:
+            mounted_startup = getattr(mounted, "startup", None)
+            if mounted_startup is not None:
+                mounted_startup()
         if self.lifespan is not None:
             cm = self._lifespan_context()
             value = cm.__enter__()
@@ -304,6 +340,14 @@ class Barq:
             except Exception as exc:
                 logger.exception("error in shutdown hook %r", hook)
                 errors.append(exc)
+        for _, mounted in self.mounts:
+            mounted_shutdown = getattr(mounted, "shutdown", None)
+            if mounted_shutdown is not None:
+                try:
+                    mounted_shutdown()
+                except Exception as exc:
+                    logger.exception("error in the shutdown of mounted app %r", mounted)
+                    errors.append(exc)
         if errors:
             raise errors[0]
 
@@ -337,6 +381,9 @@ class Barq:
             return stack
         with self._build_lock:
             if self._stack is None:
+                from barq.openapi.docs import add_docs_routes
+
+                add_docs_routes(self)
                 app: CallNext = self._dispatch
                 for spec in reversed(self.user_middleware):
                     app = spec.build(app)
@@ -354,18 +401,26 @@ class Barq:
         request = Request(raw, self)
         try:
             response = stack(request)
-            return response.to_http()
+            return response.to_http(request)
         except Exception as exc:
             return self._server_error(request, exc).to_http()
 
     def _dispatch(self, request: Request) -> Response:
         raw = request.raw
         try:
+            if self.mounts:
+                mounted = dispatch_mount(self.mounts, request)
+                if mounted is not None:
+                    return mounted
             match = self._tree.match(raw.method, raw.path)
             if match is None:
                 redirect = self._slash_redirect(raw) if self.redirect_slashes else None
                 if redirect is not None:
                     return redirect
+                if self.mounts:
+                    mounted = dispatch_mount(self.mounts, request, fallback=True)
+                    if mounted is not None:
+                        return mounted
                 raise HTTPException(404)
             route = match.route
             if route is None:

@@ -1,0 +1,395 @@
+"""Build an OpenAPI 3.1 document from an app's routes.
+
+Everything comes from what the routes already compiled (see
+:class:`barq.routing.Route` and :class:`barq.params.ParamField`): parameters with
+their location, alias, constraints and description; the JSON or form request
+body; the response model and status code; tags, summary, description,
+``operation_id``, ``deprecated``, extra ``responses``. JSON Schemas are made by
+Pydantic in one batch (``TypeAdapter.json_schemas``) so that models used in
+several places become one ``#/components/schemas/{Model}`` entry.
+
+Summaries: ``summary=`` if given, else the first line of the handler's
+docstring (the rest of it becomes the description), else the handler's name
+("read_item" → "Read Item").
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Any
+
+from pydantic import TypeAdapter
+from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
+from pydantic_core import PydanticUndefined, core_schema, to_jsonable_python
+
+if TYPE_CHECKING:
+    from barq.params import ParamField
+    from barq.routing import Route
+
+__all__ = ["REF_TEMPLATE", "VALIDATION_ERROR_SCHEMAS", "get_openapi", "operation_id_for"]
+
+logger = logging.getLogger("barq.openapi")
+
+REF_TEMPLATE = "#/components/schemas/{model}"
+_PARAM_LOCATIONS = ("path", "query", "header", "cookie")
+_NO_BODY = frozenset({204, 304})
+
+#: FastAPI-compatible schemas of the 422 answer (``{"detail": [errors]}``)
+VALIDATION_ERROR_SCHEMAS: dict[str, Any] = {
+    "ValidationError": {
+        "title": "ValidationError",
+        "type": "object",
+        "properties": {
+            "loc": {
+                "title": "Location",
+                "type": "array",
+                "items": {"anyOf": [{"type": "string"}, {"type": "integer"}]},
+            },
+            "msg": {"title": "Message", "type": "string"},
+            "type": {"title": "Error Type", "type": "string"},
+            "input": {"title": "Input"},
+            "ctx": {"title": "Context", "type": "object"},
+        },
+        "required": ["loc", "msg", "type"],
+    },
+    "HTTPValidationError": {
+        "title": "HTTPValidationError",
+        "type": "object",
+        "properties": {
+            "detail": {
+                "title": "Detail",
+                "type": "array",
+                "items": {"$ref": "#/components/schemas/ValidationError"},
+            }
+        },
+    },
+}
+
+
+class _SchemaGenerator(GenerateJsonSchema):
+    """Pydantic's generator, but a type without a JSON Schema gets ``{}`` instead of
+    failing the whole document."""
+
+    def handle_invalid_for_json_schema(
+        self, schema: core_schema.CoreSchema | Any, error_info: str
+    ) -> JsonSchemaValue:
+        logger.debug("no JSON Schema for %s", error_info)
+        return {}
+
+
+def _path_template(path: str) -> str:
+    return re.sub(r"\{([A-Za-z_][A-Za-z0-9_]*):[A-Za-z_]+\}", r"{\1}", path)
+
+
+def operation_id_for(route: Route, method: str) -> str:
+    """``route.operation_id``, or FastAPI's ``{name}{path}_{method}`` with non-word
+    characters replaced by ``_`` (``read_item_items__item_id__get``)."""
+    if route.operation_id:
+        return route.operation_id
+    raw = f"{route.name}{_path_template(route.path)}"
+    return re.sub(r"\W", "_", raw) + "_" + method.lower()
+
+
+def _summary_and_description(route: Route) -> tuple[str, str | None]:
+    doc = inspect.getdoc(route.endpoint)
+    description = route.description
+    if route.summary:
+        return route.summary, description or None
+    if doc and description == doc:
+        first, _, rest = doc.strip().partition("\n\n")
+        summary = " ".join(line.strip() for line in first.splitlines())
+        return summary, rest.strip() or None
+    name = str(route.name).replace("_", " ").strip().title() or "Endpoint"
+    return name, description or None
+
+
+def _jsonable(value: Any) -> tuple[bool, Any]:
+    if value is PydanticUndefined:
+        return False, None
+    try:
+        return True, to_jsonable_python(value)
+    except Exception:
+        return False, None
+
+
+class _Batch:
+    """Collects (key, mode, adapter) and produces the schemas in one Pydantic call."""
+
+    def __init__(self) -> None:
+        self.inputs: list[tuple[int, Any, TypeAdapter[Any]]] = []
+
+    def add(self, adapter: TypeAdapter[Any], mode: str) -> int:
+        key = len(self.inputs)
+        self.inputs.append((key, mode, adapter))
+        return key
+
+    def run(self) -> tuple[dict[int, dict[str, Any]], dict[str, Any]]:
+        if not self.inputs:
+            return {}, {}
+        schemas, definitions = TypeAdapter.json_schemas(
+            self.inputs,
+            ref_template=REF_TEMPLATE,
+            schema_generator=_SchemaGenerator,
+        )
+        by_key = {key: dict(schema) for (key, _mode), schema in schemas.items()}
+        return by_key, dict(definitions.get("$defs", {}))
+
+
+class _Pending:
+    """A schema placeholder filled after the batch ran."""
+
+    __slots__ = ("extra", "key")
+
+    def __init__(self, key: int, extra: Mapping[str, Any] | None = None) -> None:
+        self.key = key
+        self.extra = dict(extra or {})
+
+
+def _field_extra(field: ParamField, *, with_default: bool = True) -> dict[str, Any]:
+    extra: dict[str, Any] = {}
+    info = field.info
+    if info is not None:
+        if info.title:
+            extra["title"] = info.title
+        if info.description:
+            extra["description"] = info.description
+        if info.examples:
+            extra["examples"] = list(info.examples)
+        if info.json_schema_extra:
+            extra.update(info.json_schema_extra)
+        if info.deprecated:
+            extra["deprecated"] = True
+    if "title" not in extra:
+        extra["title"] = field.alias.replace("_", " ").replace("-", " ").title()
+    if with_default and not field.required:
+        ok, value = _jsonable(field.default)
+        if ok:
+            extra["default"] = value
+    return extra
+
+
+def _resolve(obj: Any, schemas: dict[int, dict[str, Any]]) -> Any:
+    if isinstance(obj, _Pending):
+        schema = dict(schemas.get(obj.key, {}))
+        if "$ref" in schema and obj.extra:
+            # keep the $ref alone-ish: sibling keywords are valid in 3.1 (JSON Schema 2020-12)
+            schema = {**schema, **{k: v for k, v in obj.extra.items() if k != "title"}}
+        else:
+            schema.update(obj.extra)
+        return schema
+    if isinstance(obj, dict):
+        return {k: _resolve(v, schemas) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_resolve(v, schemas) for v in obj]
+    return obj
+
+
+def _body_fields(route: Route) -> Sequence[ParamField]:
+    body = route.body
+    return tuple(body.fields) if body is not None else ()
+
+
+def _request_body(route: Route, op_id: str, batch: _Batch, bodies: dict[str, Any]) -> Any:
+    body = route.body
+    if body is None:
+        return None
+    fields = body.fields
+    form_media = getattr(body, "media_type", None)
+    models = getattr(body, "models", {}) or {}
+    if body.single is not None:
+        field = body.single
+        media = getattr(field.info, "media_type", None) or "application/json"
+        schema = _Pending(batch.add(field.adapter, "validation"), _body_doc(field))
+        return {
+            "required": field.required,
+            "content": {media: {"schema": schema}},
+        }
+    if form_media is not None and len(fields) == 1 and fields[0].alias in models:
+        field = fields[0]
+        schema = _Pending(batch.add(field.adapter, "validation"))
+        return {"required": field.required, "content": {form_media: {"schema": schema}}}
+    name = f"Body_{op_id}"
+    properties = {
+        f.alias: _Pending(batch.add(f.adapter, "validation"), _field_extra(f)) for f in fields
+    }
+    required = [f.alias for f in fields if f.required]
+    component: dict[str, Any] = {"title": name, "type": "object", "properties": properties}
+    if required:
+        component["required"] = required
+    bodies[name] = component
+    media = form_media or "application/json"
+    return {
+        "required": bool(required),
+        "content": {media: {"schema": {"$ref": REF_TEMPLATE.format(model=name)}}},
+    }
+
+
+def _body_doc(field: ParamField) -> dict[str, Any]:
+    extra: dict[str, Any] = {}
+    info = field.info
+    if info is not None and info.description:
+        extra["description"] = info.description
+    if info is not None and info.examples:
+        extra["examples"] = list(info.examples)
+    return extra
+
+
+def _parameters(route: Route, batch: _Batch) -> list[dict[str, Any]]:
+    out = []
+    seen: set[tuple[str, str]] = set()
+    for field in route.plan.all_fields():
+        if field.location not in _PARAM_LOCATIONS:
+            continue
+        if field.info is not None and not field.info.include_in_schema:
+            continue
+        key = (field.location, field.alias)
+        if key in seen:
+            continue
+        seen.add(key)
+        param: dict[str, Any] = {
+            "name": field.alias,
+            "in": field.location,
+            "required": field.location == "path" or field.required,
+            "schema": _Pending(batch.add(field.adapter, "validation"), _field_extra(field)),
+        }
+        info = field.info
+        if info is not None and info.description:
+            param["description"] = info.description
+        if info is not None and info.deprecated:
+            param["deprecated"] = True
+        out.append(param)
+    order = {"path": 0, "query": 1, "header": 2, "cookie": 3}
+    out.sort(key=lambda p: order[p["in"]])
+    return out
+
+
+def _model_adapter(model: Any) -> TypeAdapter[Any] | None:
+    try:
+        return TypeAdapter(model)
+    except Exception:
+        return None
+
+
+def _responses(route: Route, has_inputs: bool, batch: _Batch) -> dict[str, Any]:
+    responses: dict[str, Any] = {}
+    status = route.status_code
+    success: dict[str, Any] = {"description": route.response_description}
+    if status not in _NO_BODY and status >= 200:
+        media = route.response_class.media_type_default or "application/json"
+        if route.response_adapter is not None:
+            schema: Any = _Pending(batch.add(route.response_adapter, "serialization"))
+        elif media == "application/json":
+            schema = {}
+        else:
+            schema = {"type": "string"}
+        success["content"] = {media: {"schema": schema}}
+    responses[str(status)] = success
+    if has_inputs:
+        responses["422"] = {
+            "description": "Validation Error",
+            "content": {
+                "application/json": {
+                    "schema": {"$ref": REF_TEMPLATE.format(model="HTTPValidationError")}
+                }
+            },
+        }
+    for code, spec in (route.responses or {}).items():
+        key = str(code)
+        entry = dict(responses.get(key, {}))
+        spec = dict(spec or {})
+        model = spec.pop("model", None)
+        if model is not None:
+            adapter = _model_adapter(model)
+            if adapter is not None:
+                entry["content"] = {
+                    "application/json": {"schema": _Pending(batch.add(adapter, "serialization"))}
+                }
+        entry.update(spec)
+        if "description" not in entry:
+            try:
+                entry["description"] = HTTPStatus(int(code)).phrase
+            except (TypeError, ValueError):
+                entry["description"] = "Additional Response"
+        responses[key] = entry
+    return responses
+
+
+def get_openapi(
+    *,
+    title: str,
+    version: str,
+    routes: Iterable[Route],
+    description: str | None = None,
+    summary: str | None = None,
+    openapi_version: str = "3.1.0",
+    tags: Sequence[Mapping[str, Any]] | None = None,
+    servers: Sequence[Mapping[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """The OpenAPI document (a JSON-ready dict) describing ``routes``.
+
+    Routes with ``include_in_schema=False`` are left out; ``HEAD`` is only listed
+    when it was registered explicitly. Operation ids that collide get a numeric
+    suffix (and a warning in the ``barq.openapi`` log).
+    """
+    batch = _Batch()
+    paths: dict[str, dict[str, Any]] = {}
+    bodies: dict[str, Any] = {}
+    used_ids: dict[str, int] = {}
+    needs_validation_error = False
+    for route in routes:
+        if not route.include_in_schema:
+            continue
+        path = _path_template(route.path)
+        methods = sorted(route.methods)
+        summary_text, description_text = _summary_and_description(route)
+        for method in methods:
+            op_id = operation_id_for(route, method)
+            if op_id in used_ids:
+                used_ids[op_id] += 1
+                logger.warning("duplicate OpenAPI operation id %r (route %s)", op_id, route.path)
+                op_id = f"{op_id}_{used_ids[op_id]}"
+            else:
+                used_ids[op_id] = 1
+            operation: dict[str, Any] = {}
+            if route.tags:
+                operation["tags"] = list(route.tags)
+            operation["summary"] = summary_text
+            if description_text:
+                operation["description"] = description_text
+            operation["operationId"] = op_id
+            parameters = _parameters(route, batch)
+            if parameters:
+                operation["parameters"] = parameters
+            request_body = _request_body(route, op_id, batch, bodies)
+            if request_body is not None:
+                operation["requestBody"] = request_body
+            has_inputs = bool(parameters) or request_body is not None
+            needs_validation_error = needs_validation_error or has_inputs
+            operation["responses"] = _responses(route, has_inputs, batch)
+            if route.deprecated:
+                operation["deprecated"] = True
+            paths.setdefault(path, {})[method.lower()] = operation
+
+    schemas, definitions = batch.run()
+    info: dict[str, Any] = {"title": title, "version": version}
+    if summary:
+        info["summary"] = summary
+    if description:
+        info["description"] = description
+    document: dict[str, Any] = {"openapi": openapi_version, "info": info}
+    if servers:
+        document["servers"] = [dict(s) for s in servers]
+    document["paths"] = _resolve(paths, schemas)
+    components = dict(definitions)
+    components.update(_resolve(bodies, schemas))
+    if needs_validation_error:
+        components.update(VALIDATION_ERROR_SCHEMAS)
+    if components:
+        document["components"] = {"schemas": dict(sorted(components.items()))}
+    if tags:
+        document["tags"] = [dict(t) for t in tags]
+    return document
