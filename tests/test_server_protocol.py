@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+import socket
 import threading
+import time
 
 import pytest
 
-from barq.http.messages import HTTPRequest, HTTPResponse
+from barq.http.messages import FileBody, HTTPRequest, HTTPResponse
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -618,3 +620,48 @@ def test_on_complete_runs_after_response(serve, connect) -> None:
     with serve(lambda r: HTTPResponse(200, [], b"x", on_complete=done.set)) as server:
         assert connect(server).request().status == 200
         assert done.wait(2)
+
+
+def test_client_half_close_still_gets_its_response(serve, connect) -> None:
+    with serve(echo) as server:
+        client = connect(server)
+        client.send(b"POST /half HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\nhi")
+        client.sock.shutdown(socket.SHUT_WR)
+        reply = client.read_response()
+        assert reply.status == 200 and sent_body(reply.body) == b"hi"
+        assert client.expect_close() == b""
+
+
+def test_large_response_body_to_a_slow_reader(serve, connect) -> None:
+    payload = bytes(range(256)) * 40000  # ~10 MB
+    with serve(lambda r: HTTPResponse(200, [], payload), write_timeout=2) as server:
+        client = connect(server)
+        client.send(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        time.sleep(0.3)  # the server's socket buffer fills up meanwhile
+        reply = client.read_response()
+        assert reply.body == payload
+        assert client.request().status == 200
+
+
+def test_file_response(serve, connect, tmp_path) -> None:
+    path = tmp_path / "data.bin"
+    path.write_bytes(b"0123456789" * 1000)
+
+    def app(request: HTTPRequest) -> HTTPResponse:
+        if request.path == "/missing":
+            return HTTPResponse(200, [], file=FileBody(tmp_path / "nope"))
+        return HTTPResponse(
+            200,
+            [("content-type", "application/octet-stream")],
+            file=FileBody(path, offset=5, count=20),
+        )
+
+    with serve(app) as server:
+        client = connect(server)
+        reply = client.request()
+        assert reply.header("content-length") == "20"
+        assert reply.body == b"56789012345678901234"
+        head = client.request("HEAD", "/")
+        assert head.header("content-length") == "20"
+        assert client.request("GET", "/missing").status == 404
+        assert client.request().body == b"56789012345678901234"
