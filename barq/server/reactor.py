@@ -94,7 +94,7 @@ class Reactor:
         self.wake()
         if self.thread is not None and self.thread is not threading.current_thread():
             self.thread.join(timeout=5)
-        for conn in list(self.connections.values()):
+        for conn in self._snapshot():
             self.close(conn)
         for fd in self.listeners:
             with contextlib.suppress(OSError, ValueError):
@@ -218,7 +218,7 @@ class Reactor:
     def _sweep(self, now: float) -> None:
         draining = self.draining
         grace_over = draining and now - self._drain_started > self.config.graceful_timeout
-        for conn in list(self.connections.values()):
+        for conn in self._snapshot():
             if conn.queued or conn.closed:
                 continue
             idle = conn.deadline_kind == KEEPALIVE
@@ -240,12 +240,21 @@ class Reactor:
             finally:
                 conn.lock.release()
 
+    def _snapshot(self) -> list[Connection]:
+        """A copy of the connection table, safe against concurrent inserts/removals."""
+        for _ in range(10):
+            try:
+                return list(self.connections.values())
+            except RuntimeError:  # "dictionary changed size during iteration"
+                continue
+        return list(self.connections.copy().values())
+
     # -- gauges ----------------------------------------------------------------
 
     def idle_count(self) -> int:
         """Connections waiting between requests (racy read, for metrics)."""
         return sum(
             1
-            for conn in list(self.connections.values())
+            for conn in self._snapshot()
             if conn.deadline_kind == KEEPALIVE and not conn.queued and not conn.lock.locked()
         )
