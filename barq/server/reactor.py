@@ -177,6 +177,7 @@ class Reactor:
             if self.draining:
                 if self._accepting:
                     self._set_accepting(False)
+                    next_sweep = 0.0  # close idle connections now, not at the next tick
             elif len(connections) < self.config.max_connections:
                 self._set_accepting(True)
             now = time.monotonic()
