@@ -6,6 +6,7 @@ on a free-threaded or a GIL interpreter; the runner does exactly that.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -92,7 +93,13 @@ def main() -> None:
     from barq.server import serve
 
     args = parse_serve_args("Barq benchmark contender")
-    serve(app, host=args.host, port=args.port, threads=args.threads)
+    options: dict[str, Any] = {}
+    if os.environ.get("BARQ_BENCH_METRICS") == "1":
+        # Per-thread metrics recording on (as `barq dev` does), for the overhead check.
+        from barq.metrics import Metrics
+
+        options["metrics"] = Metrics()
+    serve(app, host=args.host, port=args.port, threads=args.threads, **options)
 
 
 if __name__ == "__main__":
