@@ -65,8 +65,11 @@ class Barq:
     taking the app), ``on_startup``/``on_shutdown`` hook lists, ``middleware``
     (list of :class:`~barq.middleware.Middleware`), ``exception_handlers``
     (``{ExcType or status: handler}``), ``redirect_slashes`` (307 to the path with/
-    without a trailing slash when only that one exists), and OpenAPI metadata
-    (``title``, ``version``, ``description``, ``openapi_url``, ``docs_url``).
+    without a trailing slash when only that one exists), OpenAPI metadata
+    (``title``, ``version``, ``description``, ``openapi_tags``; ``openapi_url`` and
+    ``docs_url`` serve the document and Swagger UI, ``None`` turns them off) and
+    ``max_upload_size`` (bytes; larger form/upload bodies get 413). Other apps and
+    :class:`~barq.staticfiles.StaticFiles` are attached with :meth:`mount`.
     """
 
     def __init__(
