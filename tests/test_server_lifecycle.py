@@ -406,3 +406,48 @@ def test_no_access_log_by_default(serve, connect, caplog) -> None:
         bad.send(b"BREW / HTTP/1.1\r\n\r\n")
         bad.expect_close()
     assert [r for r in caplog.records if r.name == "barq.access"] == []
+
+
+def test_server_header_is_configurable(serve, connect) -> None:
+    with serve(ok, server_header="edge/1.0") as server:
+        reply = connect(server).request()
+        assert reply.header("server") == "edge/1.0"
+        bad = connect(server)
+        bad.send(b"GET / HTTP/1.1\r\n\r\n")  # no Host: the parser's 400 uses it too
+        assert bad.read_response().header("server") == "edge/1.0"
+    with serve(ok, server_header="") as server:
+        reply = connect(server).request()
+        assert reply.header("server") is None and reply.header("date") is not None
+    with pytest.raises(ValueError, match="server_header"):
+        Server(ok, ServerConfig(server_header="x\r\nSet-Cookie: a=b"))
+
+
+def test_missing_file_is_404_in_logs_and_metrics(serve, connect, caplog, tmp_path) -> None:
+    from barq.http.messages import FileBody
+
+    finished: list[int] = []
+
+    class Recorder:
+        def request_started(self, request, start_ns):
+            pass
+
+        def request_finished(self, request, status, start, end, bytes_in, bytes_out, error):
+            finished.append(status)
+
+    class Sink:
+        def bind_server(self, server):
+            pass
+
+        def worker(self, index, name):
+            return Recorder()
+
+    def app(request: HTTPRequest) -> HTTPResponse:
+        return HTTPResponse(200, file=FileBody(tmp_path / "missing.bin"))
+
+    with serve(app, metrics=Sink()) as server:
+        reply = connect(server).request()
+        assert reply.status == 404
+        deadline = time.monotonic() + 5
+        while not finished and time.monotonic() < deadline:
+            time.sleep(0.01)
+    assert finished == [404]

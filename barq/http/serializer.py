@@ -62,12 +62,14 @@ def response_head(
     chunked: bool = False,
     close: bool = False,
     keep_alive_header: bool = False,
+    server: str = SERVER_NAME,
 ) -> bytes:
     """Serialise a status line and header block (ending with the blank line).
 
     ``content_length`` is written when not None; ``chunked`` adds
     ``Transfer-Encoding: chunked``; ``close`` adds ``Connection: close`` and
-    ``keep_alive_header`` adds ``Connection: keep-alive`` (for HTTP/1.0 peers).
+    ``keep_alive_header`` adds ``Connection: keep-alive`` (for HTTP/1.0 peers);
+    ``server`` is the ``Server`` header's value (``""`` leaves the header out).
     Application headers named like the framing ones are dropped. Raises
     :class:`ResponseHeaderError` for names that are not tokens and for values
     containing CR, LF or NUL (response splitting).
@@ -95,7 +97,10 @@ def response_head(
         append("connection: close\r\n")
     elif keep_alive_header:
         append("connection: keep-alive\r\n")
-    append(f"date: {http_date()}\r\nserver: {SERVER_NAME}\r\n\r\n")
+    if server:
+        append(f"date: {http_date()}\r\nserver: {server}\r\n\r\n")
+    else:
+        append(f"date: {http_date()}\r\n\r\n")
     try:
         return "".join(parts).encode("latin-1")
     except UnicodeEncodeError as exc:
@@ -109,7 +114,9 @@ def encode_chunk(data: bytes) -> bytes:
     return b"%x\r\n%b\r\n" % (len(data), data)
 
 
-def error_response(status: int, message: str, *, close: bool = True) -> bytes:
+def error_response(
+    status: int, message: str, *, close: bool = True, server: str = SERVER_NAME
+) -> bytes:
     """A complete plain-text error response, e.g. for a rejected request."""
     body = f"{status} {reason_phrase(status)}: {message}\n".encode("utf-8", "replace")
     head = response_head(
@@ -117,5 +124,6 @@ def error_response(status: int, message: str, *, close: bool = True) -> bytes:
         [("content-type", "text/plain; charset=utf-8")],
         content_length=len(body),
         close=close,
+        server=server,
     )
     return head + body

@@ -107,6 +107,8 @@ class ServerConfig:
         ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be positive")
+        if any(c in self.server_header for c in "\r\n\0"):
+            raise ValueError("server_header must not contain CR, LF or NUL")
         if self.max_body_bytes < 0:
             raise ValueError("max_body_bytes must not be negative")
         for name in (

@@ -236,7 +236,11 @@ class Reactor:
                     # Slow or stalled request: tell the client why, then close.
                     self.timed_out += 1
                     with contextlib.suppress(OSError):
-                        conn.sock.send(error_response(408, "request timed out"))
+                        conn.sock.send(
+                            error_response(
+                                408, "request timed out", server=self.config.server_header
+                            )
+                        )
                 self.close(conn)
             finally:
                 conn.lock.release()

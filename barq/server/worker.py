@@ -64,6 +64,7 @@ class Worker:
         self.name = f"barq-worker-{index}"
         self.busy = False
         self.rejected = 0  # requests refused by the parser (4xx/5xx before the app)
+        self.server_header = server.config.server_header
         self.thread = threading.Thread(target=self.run, name=self.name, daemon=True)
 
     def start(self) -> None:
@@ -160,7 +161,9 @@ class Worker:
 
     def _reject(self, conn: Connection, exc: ProtocolError) -> None:
         with contextlib.suppress(OSError):
-            send_all(conn.sock, error_response(exc.status, exc.message), 1.0)
+            send_all(
+                conn.sock, error_response(exc.status, exc.message, server=self.server_header), 1.0
+            )
         if self.server.config.access_log and access_logger.isEnabledFor(logging.INFO):
             access_logger.info('%s - "<malformed request>" %d', _peer(conn), exc.status)
         self.server.reactor.close(conn)
@@ -241,6 +244,7 @@ class Worker:
                     content_length=length,
                     close=not keep,
                     keep_alive_header=keep and http10,
+                    server=self.server_header,
                 )
                 data = head if head_only else head + body
                 self._send(conn, data)
@@ -253,7 +257,9 @@ class Worker:
                 "refusing to send response to %s %s: %s", request.method, request.target, exc
             )
             _close_stream(stream)
-            data = error_response(500, "Internal Server Error", close=True)
+            data = error_response(
+                500, "Internal Server Error", close=True, server=self.server_header
+            )
             self._send(conn, data)
             return len(data), False, 500, True
 
@@ -296,6 +302,7 @@ class Worker:
             chunked=chunked,
             close=not keep,
             keep_alive_header=keep and http10,
+            server=self.server_header,
         )
         sent = len(head)
         self._send(conn, head)
@@ -343,13 +350,12 @@ class Worker:
             fd = os.open(os.fspath(spec.path), os.O_RDONLY)
         except OSError as exc:
             logger.error("cannot open file for response: %s", exc)
+            status = 404 if isinstance(exc, FileNotFoundError) else 500
             data = error_response(
-                404 if isinstance(exc, FileNotFoundError) else 500,
-                "file not available",
-                close=not keep,
+                status, "file not available", close=not keep, server=self.server_header
             )
             self._send(conn, data)
-            return len(data), keep, 500, True
+            return len(data), keep, status, status == 500
         try:
             size = os.fstat(fd).st_size
             offset = min(spec.offset, size)
@@ -360,6 +366,7 @@ class Worker:
                 content_length=count,
                 close=not keep,
                 keep_alive_header=keep and http10,
+                server=self.server_header,
             )
             self._send(conn, head)
             if head_only or count == 0:
