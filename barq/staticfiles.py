@@ -162,4 +162,3 @@ def _slash_redirect(raw: HTTPRequest) -> Response:
         path = "/" + path.split("://", 1)[1].partition("/")[2]
     location = path + "/" + ("?" + raw.query if raw.query else "")
     return RedirectResponse(location, status_code=307)
-
