@@ -175,7 +175,10 @@ class RadixTree:
                 j = i
                 while j < n and segments[j][0] == "static":
                     j += 1
-                run = tuple(v for _, v in segments[i:j])
+                # Keys of these shared dicts are interned: in free-threaded 3.13 a
+                # lookup from another thread with an equal but non-identical,
+                # non-interned key takes a slow path (~10 us).
+                run = tuple(sys.intern(v) for _, v in segments[i:j])
                 edge = node.static.get(run[0])
                 if edge is None:
                     child = _Node()
@@ -214,9 +217,9 @@ class RadixTree:
                     f"(endpoint {existing[0].name})"
                 )
         for method in methods:
-            endpoint.methods[method] = (route, tuple(names))
+            endpoint.methods[sys.intern(method)] = (route, tuple(sys.intern(n) for n in names))
         if not names:
-            self.static[path] = endpoint
+            self.static[sys.intern(path)] = endpoint
 
     @staticmethod
     def split(raw_path: str) -> list[str]:

@@ -17,6 +17,7 @@ smuggling — is always rejected rather than guessed at.
 from __future__ import annotations
 
 import re
+import sys
 from dataclasses import dataclass
 
 from barq.http.messages import HTTPRequest
@@ -30,6 +31,8 @@ __all__ = [
 
 #: Methods the parser accepts; anything else that is a valid token gets 501.
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "TRACE"})
+# method string -> the interned constant handed to the application
+_METHODS = {sys.intern(m): sys.intern(m) for m in KNOWN_METHODS}
 
 # RFC 9110 token characters.
 _TCHAR = rb"!#$%&'*+\-.^_`|~0-9A-Za-z"
@@ -268,8 +271,10 @@ class RequestParser:
         method, target, major, minor = match.groups()
         if major != "1":
             raise ProtocolError(505, "HTTP version not supported")
-        if method not in KNOWN_METHODS:
+        canonical = _METHODS.get(method)
+        if canonical is None:
             raise ProtocolError(501, f"method {method} not implemented")
+        method = canonical  # the interned constant, not a fresh string per request
         version = "1.0" if minor == "0" else "1.1"
 
         headers: list[tuple[str, str]] = []
@@ -285,9 +290,11 @@ class RequestParser:
                 if lowered is None:
                     if not sep or _TOKEN_STR.fullmatch(name) is None:
                         raise _field_error(line)
-                    lowered = name.lower()
+                    # Interned (immortal in free-threaded builds): shared by every
+                    # thread without refcount traffic, and safe as shared dict keys.
+                    lowered = sys.intern(name.lower())
                     if len(names) < 512:
-                        names[name] = lowered
+                        names[sys.intern(name)] = lowered
                 value = value.strip(" \t")
                 # isprintable() is False for every CTL (and HTAB, and some
                 # obs-text): only then pay for the precise check.
