@@ -70,6 +70,46 @@ def test_blocking_handler_occupies_one_worker_only(serve, connect) -> None:
         assert blocked.read_response().body == b"unblocked"
 
 
+def test_gauges_count_requests_waiting_for_a_worker(serve, connect) -> None:
+    """With every worker busy, readable connections are the backlog ("queued");
+    connections between requests are "idle"; both drain once workers free up."""
+    release = threading.Event()
+    entered = threading.Event()
+
+    def app(request: HTTPRequest) -> HTTPResponse:
+        if request.path == "/block":
+            entered.set()
+            release.wait(10)
+        return ok(request)
+
+    with serve(app, threads=1) as server:
+        idle = connect(server)
+        idle.request("GET", "/warm")  # served, then waits between requests
+        blocked = connect(server)
+        blocked.send(b"GET /block HTTP/1.1\r\nHost: t\r\n\r\n")
+        assert entered.wait(5)
+        waiting = [connect(server) for _ in range(3)]
+        for i, client in enumerate(waiting):
+            client.send(f"GET /w{i} HTTP/1.1\r\nHost: t\r\n\r\n".encode())
+        deadline = time.monotonic() + 5
+        gauges = server.gauges()
+        while gauges["queued"] < 3 and time.monotonic() < deadline:
+            time.sleep(0.02)
+            gauges = server.gauges()
+        assert gauges["queued"] == 3, gauges
+        assert gauges["idle_connections"] == 1, gauges
+        assert gauges["busy_workers"] == 1 and gauges["open_connections"] == 5, gauges
+        release.set()
+        assert blocked.read_response().status == 200
+        assert [client.read_response().body for client in waiting] == [
+            f"ok /w{i} tcp".encode() for i in range(3)
+        ]
+        deadline = time.monotonic() + 5
+        while server.gauges()["queued"] and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert server.gauges()["queued"] == 0
+
+
 # -- graceful shutdown ------------------------------------------------------------------
 
 

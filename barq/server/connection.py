@@ -2,8 +2,8 @@
 
 A connection is owned by exactly one party at a time:
 
-- *armed* in the reactor's epoll set (waiting for bytes; the reactor may expire it),
-- *queued* on the ready queue (readable, waiting for a worker), or
+- *armed* in the reactor's ready set (waiting for bytes, or readable and waiting
+  in the kernel's ready list for a worker; the reactor may expire it), or
 - *held* by a worker (``lock`` taken) while it reads, runs the app and writes.
 
 ``lock`` is only contended when the reactor's timeout sweep races a worker for a
@@ -44,7 +44,6 @@ class Connection:
         "lock",
         "parser",
         "peer",
-        "queued",
         "requests",
         "sock",
     )
@@ -63,7 +62,6 @@ class Connection:
         self.parser = RequestParser(limits, client=peer, server=local)
         self.lock = threading.Lock()
         self.closed = False
-        self.queued = False
         self.requests = 0
         # A fresh connection must send its first request within the keep-alive
         # window, and complete its head within the header timeout after that.

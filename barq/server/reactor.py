@@ -1,20 +1,30 @@
-"""The reactor thread: owns the epoll set, the listeners and every waiting connection.
+"""The reactor: owns the listeners, the epoll sets and every waiting connection.
 
-It never reads request bytes or runs application code. Its jobs:
+Two epoll sets split the work by thread:
 
-- accept new connections (pausing at ``max_connections`` so that further
-  clients wait in the kernel's listen backlog instead of growing memory);
-- when a connection becomes readable, hand it to the workers through the ready
-  queue. Connections are registered ``EPOLLONESHOT``, so a connection is on the
-  queue at most once and the queue can never hold more entries than there are
-  open connections;
-- expire deadlines: header timeout (408), body stall (408), keep-alive idle
-  (silent close); and close idle connections when draining for shutdown.
+- the *control set* (listening sockets and a wake-up pipe) is polled only by
+  the ``barq-reactor`` thread. It accepts new connections, pausing at
+  ``max_connections`` so that further clients wait in the kernel's listen
+  backlog instead of growing memory, and every quarter second it expires
+  deadlines: header timeout (408), body stall (408), keep-alive idle (silent
+  close), and idle connections when draining for shutdown;
+- the *ready set* holds every open connection, registered ``EPOLLONESHOT``.
+  Idle worker threads wait on it directly (leader/followers): the kernel hands
+  each readable connection to exactly one waiting worker, and keeps readable
+  connections in its ready list, first come first served, while every worker is
+  busy. A connection is disarmed while a worker holds it and re-armed with
+  :meth:`Reactor.rearm` when the worker is done with it, so idle and
+  slow connections cost no thread, and no request is handed between threads
+  in user space (no queue, no extra wake-up per request).
 
-Workers call :meth:`Reactor.rearm` to give a connection back and
-:meth:`Reactor.close` to drop one; both are safe from any thread (epoll_ctl is
-thread-safe in the kernel, and the connection table is only mutated under the
-rules documented on :class:`~barq.server.connection.Connection`).
+The backlog of requests waiting for a worker is therefore the set of armed
+connections that are readable; :meth:`Reactor.connection_states` counts them
+with one ``poll()`` call when metrics ask.
+
+Workers call :meth:`Reactor.rearm` and :meth:`Reactor.close`; both are safe from
+any thread (epoll_ctl is thread-safe in the kernel, and the connection table is
+only mutated under the rules documented on
+:class:`~barq.server.connection.Connection`).
 """
 
 from __future__ import annotations
@@ -22,7 +32,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import queue
 import select
 import socket
 import threading
@@ -46,22 +55,20 @@ _SWEEP_INTERVAL = 0.25
 class Reactor:
     """Runs on the ``barq-reactor`` thread (see module docstring)."""
 
-    def __init__(
-        self,
-        config: ServerConfig,
-        listeners: list[socket.socket],
-        ready: queue.SimpleQueue[Connection | None],
-    ) -> None:
+    def __init__(self, config: ServerConfig, listeners: list[socket.socket]) -> None:
         self.config = config
         self.listeners = {sock.fileno(): sock for sock in listeners}
-        self.ready = ready
         self.limits = config.limits()
-        self.epoll = select.epoll()
+        self.epoll = select.epoll()  # control set: listeners + wake pipe
+        self.ready_set = select.epoll()  # connections, one-shot: workers wait here
         self.connections: dict[int, Connection] = {}
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
         self.epoll.register(self._wake_r, select.EPOLLIN)
+        # Readable (level-triggered) once the workers must exit: wakes them all.
+        self.stop_fd, self._stop_w = os.pipe()
+        self.ready_set.register(self.stop_fd, select.EPOLLIN)
         self._accepting = False
         self._stopping = False
         self.draining = False
@@ -88,8 +95,16 @@ class Reactor:
         self._drain_started = time.monotonic()
         self.wake()
 
+    def release_workers(self) -> None:
+        """Make every worker waiting on the ready set return (they exit)."""
+        with contextlib.suppress(OSError):
+            os.write(self._stop_w, b"x")
+
     def stop(self) -> None:
-        """Stop the reactor thread and close every connection still open."""
+        """Stop the reactor thread and close every connection still open.
+
+        Call :meth:`release_workers` (and join the workers) first.
+        """
         self._stopping = True
         self.wake()
         if self.thread is not None and self.thread is not threading.current_thread():
@@ -101,7 +116,9 @@ class Reactor:
                 self.epoll.unregister(fd)
         with contextlib.suppress(OSError):
             self.epoll.close()
-        for fd in (self._wake_r, self._wake_w):
+        with contextlib.suppress(OSError):
+            self.ready_set.close()
+        for fd in (self._wake_r, self._wake_w, self.stop_fd, self._stop_w):
             with contextlib.suppress(OSError):
                 os.close(fd)
 
@@ -110,8 +127,8 @@ class Reactor:
     def rearm(self, conn: Connection) -> None:
         """Give a connection back to the epoll set to wait for more bytes."""
         try:
-            self.epoll.modify(conn.fd, _CONN_EVENTS)
-        except OSError:
+            self.ready_set.modify(conn.fd, _CONN_EVENTS)
+        except (OSError, ValueError):
             self.close(conn)
 
     def close(self, conn: Connection) -> None:
@@ -126,8 +143,8 @@ class Reactor:
         conn.closed = True
         if self.connections.get(conn.fd) is conn:
             self.connections.pop(conn.fd, None)
-        with contextlib.suppress(OSError):
-            self.epoll.unregister(conn.fd)
+        with contextlib.suppress(OSError, ValueError):
+            self.ready_set.unregister(conn.fd)
         with contextlib.suppress(OSError):
             conn.sock.close()
         if self._accepting is False and not self.draining:
@@ -152,7 +169,6 @@ class Reactor:
         poll = self.epoll.poll
         listeners = self.listeners
         connections = self.connections
-        put = self.ready.put
         wake_r = self._wake_r
         next_sweep = time.monotonic() + _SWEEP_INTERVAL
         while not self._stopping:
@@ -165,11 +181,7 @@ class Reactor:
                     break
                 raise
             for fd, _mask in events:
-                conn = connections.get(fd)
-                if conn is not None:
-                    conn.queued = True
-                    put(conn)
-                elif fd in listeners:
+                if fd in listeners:
                     self._accept(listeners[fd])
                 elif fd == wake_r:
                     with contextlib.suppress(OSError):
@@ -211,7 +223,7 @@ class Reactor:
             connections[conn.fd] = conn
             self.accepted += 1
             try:
-                self.epoll.register(conn.fd, _CONN_EVENTS)
+                self.ready_set.register(conn.fd, _CONN_EVENTS)
             except OSError:
                 self.close(conn)
         self._set_accepting(False)
@@ -220,9 +232,8 @@ class Reactor:
         draining = self.draining
         grace_over = draining and now - self._drain_started > self.config.graceful_timeout
         for conn in self._snapshot():
-            if conn.queued or conn.closed:
+            if conn.closed:
                 continue
-            idle = conn.deadline_kind == KEEPALIVE
             expired = now >= conn.deadline
             idle = conn.deadline_kind == KEEPALIVE
             if not (expired or (draining and idle) or grace_over):
@@ -230,7 +241,12 @@ class Reactor:
             if not conn.lock.acquire(blocking=False):
                 continue  # a worker holds it: not ours to expire
             try:
-                if conn.queued or conn.closed:
+                if conn.closed:
+                    continue
+                # Bytes (or EOF) already waiting means the connection sits in the
+                # ready list for a worker: waiting for a busy server is not the
+                # client's fault, so only a grace period that ran out closes it.
+                if not grace_over and _readable(conn.fd):
                     continue
                 if expired and conn.deadline_kind != KEEPALIVE:
                     # Slow or stalled request: tell the client why, then close.
@@ -256,10 +272,37 @@ class Reactor:
 
     # -- gauges ----------------------------------------------------------------
 
+    def connection_states(self) -> tuple[int, int]:
+        """``(idle, queued)`` for metrics (a racy but consistent-enough reading).
+
+        *queued*: connections no worker holds whose bytes are already waiting —
+        requests waiting for a worker in the kernel's ready list. *idle*: the
+        other connections no worker holds that sit between requests.
+        """
+        free = [conn for conn in self._snapshot() if not conn.closed and not conn.lock.locked()]
+        if not free:
+            return 0, 0
+        poller = select.poll()
+        for conn in free:
+            poller.register(conn.fd, select.POLLIN)
+        try:
+            ready = {fd for fd, mask in poller.poll(0) if mask & (select.POLLIN | select.POLLHUP)}
+        except OSError:
+            ready = set()
+        queued = sum(1 for conn in free if conn.fd in ready)
+        idle = sum(1 for conn in free if conn.fd not in ready and conn.deadline_kind == KEEPALIVE)
+        return idle, queued
+
     def idle_count(self) -> int:
         """Connections waiting between requests (racy read, for metrics)."""
-        return sum(
-            1
-            for conn in self._snapshot()
-            if conn.deadline_kind == KEEPALIVE and not conn.queued and not conn.lock.locked()
-        )
+        return self.connection_states()[0]
+
+
+def _readable(fd: int) -> bool:
+    """True when ``fd`` has bytes (or EOF) waiting, without consuming anything."""
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    try:
+        return bool(poller.poll(0))
+    except OSError:
+        return False

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import queue
 import signal
 import socket
 import threading
@@ -15,7 +14,6 @@ from typing import Any
 from barq.http.messages import HTTPRequest, HTTPResponse
 from barq.runtime import describe_interpreter, warn_if_gil_reenabled
 from barq.server.config import ServerConfig
-from barq.server.connection import Connection
 from barq.server.listeners import bind_listeners, describe_listener
 from barq.server.reactor import Reactor
 from barq.server.worker import Worker
@@ -43,7 +41,6 @@ class Server:
         config.validate()
         self.app = app
         self.config = config
-        self.ready: queue.SimpleQueue[Connection | None] = queue.SimpleQueue()
         self.listeners: list[socket.socket] = []
         self._owned: list[socket.socket] = []
         self.reactor: Reactor = None  # type: ignore[assignment]  # set by start()
@@ -89,7 +86,7 @@ class Server:
                 except Exception as exc:
                     raise StartupError(f"application startup failed: {exc!r}") from exc
             warn_if_gil_reenabled()
-            self.reactor = Reactor(self.config, self.listeners, self.ready)
+            self.reactor = Reactor(self.config, self.listeners)
             self.workers = [Worker(self, i) for i in range(self.config.worker_count())]
             metrics = self.config.metrics
             if metrics is not None:
@@ -132,12 +129,11 @@ class Server:
                     logger.warning(
                         "graceful shutdown: %d request(s) still running after %.1fs", busy, grace
                     )
-            reactor.stop()
-            for _ in self.workers:
-                self.ready.put(None)
+            reactor.release_workers()
             join_deadline = time.monotonic() + 1.0
             for worker in self.workers:
                 worker.thread.join(timeout=max(0.0, join_deadline - time.monotonic()))
+            reactor.stop()
             shutdown = getattr(self.app, "shutdown", None)
             if shutdown is not None:
                 try:
@@ -211,10 +207,11 @@ class Server:
         reactor = self.reactor
         if reactor is None:
             return {}
+        idle, queued = reactor.connection_states()
         return {
             "open_connections": len(reactor.connections),
-            "idle_connections": reactor.idle_count(),
-            "queued": self.ready.qsize(),
+            "idle_connections": idle,
+            "queued": queued,
             "accepted": reactor.accepted,
             "rejected": sum(w.rejected for w in self.workers),
             "timed_out": reactor.timed_out,

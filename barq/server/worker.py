@@ -1,9 +1,10 @@
 """Worker threads: read a ready connection, run the app on complete requests, reply.
 
-A worker takes a connection off the ready queue, reads what the socket has
-(never blocking), and feeds the parser. If no request is complete yet the
-connection goes straight back to the reactor, so slow clients never hold a
-worker. Each complete request runs the application, and the response is
+An idle worker waits on the reactor's ready set (an epoll set of every open
+connection, one-shot) and gets exactly one readable connection from the
+kernel. It reads what the socket has (never blocking) and feeds the parser. If
+no request is complete yet the connection goes straight back to the ready set,
+so slow clients never hold a worker. Each complete request runs the application, and the response is
 written before the next buffered (pipelined) request is looked at; then the
 connection is re-armed in the reactor's epoll set.
 """
@@ -74,25 +75,34 @@ class Worker:
 
     def run(self) -> None:
         server = self.server
+        reactor = server.reactor
         metrics = server.config.metrics
         self.recorder = metrics.worker(self.index, self.name) if metrics is not None else None
-        get = server.ready.get
+        poll = reactor.ready_set.poll
+        connections = reactor.connections
+        stop_fd = reactor.stop_fd
         handle = self.handle
         while True:
-            conn = get()
-            if conn is None:
-                return
             try:
-                handle(conn)
-            except Exception:  # pragma: no cover - a bug in the server itself
-                logger.exception("unexpected error while serving %r", conn)
-                server.reactor.close(conn)
+                events = poll(-1, 1)  # wait for one readable connection
+            except (OSError, ValueError):  # the ready set was closed: shutting down
+                return
+            for fd, _mask in events:
+                conn = connections.get(fd)
+                if conn is None:
+                    if fd == stop_fd:
+                        return
+                    continue
+                try:
+                    handle(conn)
+                except Exception:  # pragma: no cover - a bug in the server itself
+                    logger.exception("unexpected error while serving %r", conn)
+                    reactor.close(conn)
 
     def handle(self, conn: Connection) -> None:
         """Serve one readiness event of ``conn`` (runs on this worker thread)."""
         reactor = self.server.reactor
         with conn.lock:
-            conn.queued = False
             if conn.closed:
                 return
             try:
@@ -147,8 +157,8 @@ class Worker:
                     conn.deadline = now + config.header_timeout
                     conn.deadline_kind = HEADER
                 elif now >= conn.deadline:
-                    # A head trickling in byte by byte keeps the connection
-                    # queued whenever the reactor sweeps: enforce it here too.
+                    # A head trickling in byte by byte is readable whenever the
+                    # reactor sweeps (so it skips it): enforce the deadline here.
                     self.rejected += 1
                     self._reject(conn, ProtocolError(408, "request timed out"))
                     return
