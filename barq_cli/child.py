@@ -168,8 +168,21 @@ def main(argv: list[str] | None = None) -> int:
     _die_with_parent(args.parent_pid)
     stop = threading.Event()
     go = threading.Event()
+    # A signal handler must not take locks: it runs between two bytecodes of the
+    # main thread, which may itself be inside Event.set() holding the Event's
+    # lock (a second SIGTERM arriving then would deadlock). So the handler only
+    # flips a flag, and the main thread's wait loops poll it.
+    signalled: list[int] = []
+
+    def on_signal(signum: int, frame: Any) -> None:
+        signalled.append(signum)
+
     for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
+        signal.signal(signum, on_signal)
+
+    def should_stop(timeout: float) -> bool:
+        return bool(signalled) or stop.wait(timeout)
+
     channel = _Channel(args.status_fd)
 
     def read_control() -> None:
@@ -187,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     _warm_imports()
     channel.send("standby", pid=os.getpid())
     while not go.is_set():
-        if stop.wait(0.05):
+        if should_stop(0.05):
             return 0
 
     started = time.perf_counter()
@@ -244,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
         gil=gil_enabled(),
         threads=config.worker_count(),
     )
-    while not stop.wait(0.5):
+    while not should_stop(0.1):
         pass
     with contextlib.suppress(Exception):
         server.stop()

@@ -282,3 +282,22 @@ def test_dev_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "already in use" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_dev_child_exits_promptly_on_a_signal_storm(
+    tmp_path: Path, dev_processes: list[DevProcess]
+) -> None:
+    """A burst of SIGTERMs to a serving child (supervisor stop + parent death + a
+    user's kill, all at once) makes it exit promptly: never a deadlocked orphan."""
+    (tmp_path / "main.py").write_text(APP_V1)
+    dev, port = start_dev(tmp_path, dev_processes)
+    assert http_get(port) == (200, "version one")
+    dev.record_children()
+    assert dev.children
+    for pid in dev.children:
+        for _ in range(6):
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGTERM)
+            time.sleep(0.003)
+    wait_until(lambda: not any(pid_alive(pid) for pid in dev.children), 10, "children to exit")
+    assert dev.stop() == 0

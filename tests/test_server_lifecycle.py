@@ -491,3 +491,43 @@ def test_missing_file_is_404_in_logs_and_metrics(serve, connect, caplog, tmp_pat
         while not finished and time.monotonic() < deadline:
             time.sleep(0.01)
     assert finished == [404]
+
+
+def test_signal_storm_never_deadlocks(tmp_path) -> None:
+    """Many signals in a burst (a supervisor's SIGTERM plus Ctrl+C plus a parent-death
+    signal, say) must never deadlock the shutdown: handlers take no locks. The
+    second signal skips the wait for in-flight requests; a third exits at once."""
+    script = tmp_path / "app_server.py"
+    script.write_text(SIGNAL_SCRIPT)
+    env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
+    for burst in (2, 8):
+        proc = subprocess.Popen(
+            [sys.executable, str(script)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            cwd=tmp_path,
+            text=True,
+        )
+        try:
+            port = None
+            deadline = time.monotonic() + 30
+            while port is None and time.monotonic() < deadline:
+                line = proc.stderr.readline()
+                assert line, "server exited early"
+                match = re.search(r"http://127\.0\.0\.1:(\d+)", line)
+                if match:
+                    port = int(match.group(1))
+            sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+            with sock:
+                sock.sendall(b"GET /slow HTTP/1.1\r\nHost: t\r\n\r\n")
+                assert proc.stdout.readline().strip() == "slow-started"
+                for _ in range(burst):
+                    proc.send_signal(signal.SIGTERM)
+                    time.sleep(0.005)
+                proc.wait(timeout=10)  # exits promptly instead of hanging
+            assert proc.returncode in (0, 1)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            proc.communicate()

@@ -10,9 +10,11 @@ in the latency histogram (or vice versa); totals are therefore exact once the
 server is quiet and off by at most one request per busy worker while it is not.
 That is the usual trade-off of lock-free metrics and is fine for monitoring.
 
-Per-route statistics are kept per thread too (``routes[route][method]``) and merged
-when a snapshot is taken. The only allocation on the hot path is the first request
-of a new route/method pair on a thread (a :class:`RouteStats` with its bucket list).
+Latency histograms and error counts are kept per route, per thread
+(``routes[route][method]``); the thread's own totals are their sums, computed when
+a snapshot is taken, and routes are merged across threads the same way. The only
+allocation on the hot path is the first request of a new route/method pair on a
+thread (a :class:`RouteStats` with its bucket list).
 """
 
 from __future__ import annotations
@@ -77,44 +79,79 @@ class WorkerRecorder:
 
     __slots__ = (
         "_end_hooks",
+        "_last_method",
+        "_last_route",
+        "_last_stats",
         "_metrics",
         "_start_hooks",
         "busy_since",
         "bytes_in",
         "bytes_out",
-        "counts",
         "current",
-        "errors",
         "index",
-        "max_ns",
         "name",
         "routes",
         "status_counts",
-        "sum_ns",
     )
 
     def __init__(self, metrics: Metrics, index: int, name: str) -> None:
         self._metrics = metrics
         self.index = index
         self.name = name
-        self.errors = 0
         self.bytes_in = 0
         self.bytes_out = 0
         self.status_counts = [0] * 6
-        self.counts = [0] * BUCKET_COUNT
-        self.sum_ns = 0
-        self.max_ns = 0
         self.current: HTTPRequest | None = None
         self.busy_since = 0
         self.routes: dict[str, dict[str, RouteStats]] = {}
         # Copies of the Metrics' hook tuples, replaced by Metrics when hooks change.
         self._start_hooks = metrics._start_hooks
         self._end_hooks = metrics._end_hooks
+        # The (route, method) of the previous request and its stats: consecutive
+        # requests to the same route (the common case) skip both dict lookups.
+        self._last_route: str | None = None
+        self._last_method: str | None = None
+        self._last_stats: RouteStats | None = None
 
     @property
     def requests(self) -> int:
         """Requests finished on this thread (the sum of ``status_counts``)."""
         return sum(self.status_counts)
+
+    # The thread's latency histogram and error count are the sums of its
+    # per-route ones: computed when read (snapshots), not kept twice on the hot path.
+
+    def _route_stats(self) -> list[RouteStats]:
+        return [
+            stats
+            for by_method in self.routes.copy().values()
+            for stats in by_method.copy().values()
+        ]
+
+    @property
+    def counts(self) -> list[int]:
+        """Latency histogram of every request finished on this thread."""
+        total = [0] * BUCKET_COUNT
+        for stats in self._route_stats():
+            for i, value in enumerate(list(stats.counts)):
+                if value:
+                    total[i] += value
+        return total
+
+    @property
+    def sum_ns(self) -> int:
+        """Total latency of every request finished on this thread."""
+        return sum(stats.sum_ns for stats in self._route_stats())
+
+    @property
+    def max_ns(self) -> int:
+        """Slowest request finished on this thread."""
+        return max((stats.max_ns for stats in self._route_stats()), default=0)
+
+    @property
+    def errors(self) -> int:
+        """Failed requests on this thread (5xx, application errors, failed writes)."""
+        return sum(stats.errors for stats in self._route_stats())
 
     def request_started(self, request: HTTPRequest, start_ns: int) -> None:
         """Mark this worker busy with ``request`` (``start_ns``: perf_counter_ns)."""
@@ -146,35 +183,23 @@ class WorkerRecorder:
                 i = _OVERFLOW
             else:
                 i = ((e - _OCT0) << SUB_BITS) + ((d >> (e - _SHIFT0)) & _MASK) + 1
-        self.counts[i] += 1
-        self.sum_ns += d
-        if d > self.max_ns:
-            self.max_ns = d
-        cls = status // 100
-        self.status_counts[cls if 0 < cls < 6 else 0] += 1
-        # The server passes a bool (or an exception / description): truthy means failed.
-        failed = status >= 500 or (error is not None and error is not False)
-        if failed:
-            self.errors += 1
-        self.bytes_in += bytes_in
-        self.bytes_out += bytes_out
-
         route = request.route or UNMATCHED
         method = request.method
-        if method not in KNOWN_METHODS:
-            method = "OTHER"
-        by_method = self.routes.get(route)
-        if by_method is None:
-            by_method = self._new_route(route)
-        stats = by_method.get(method)
-        if stats is None:
-            stats = by_method[method] = RouteStats()
+        if route is self._last_route and method is self._last_method:
+            stats: RouteStats = self._last_stats  # type: ignore[assignment]
+        else:
+            stats = self._stats_for(route, method)
         stats.counts[i] += 1
         stats.sum_ns += d
         if d > stats.max_ns:
             stats.max_ns = d
-        if failed:
+        cls = status // 100
+        self.status_counts[cls if 0 < cls < 6 else 0] += 1
+        # The server passes a bool (or an exception / description): truthy means failed.
+        if status >= 500 or (error is not None and error is not False):
             stats.errors += 1
+        self.bytes_in += bytes_in
+        self.bytes_out += bytes_out
 
         self.current = None  # busy_since is only meaningful while current is set
         hooks = self._end_hooks
@@ -184,6 +209,17 @@ class WorkerRecorder:
             )
 
     # -- slow paths -------------------------------------------------------------
+
+    def _stats_for(self, route: str, method: str) -> RouteStats:
+        key_method = method if method in KNOWN_METHODS else "OTHER"
+        by_method = self.routes.get(route)
+        if by_method is None:
+            by_method = self._new_route(route)
+        stats = by_method.get(key_method)
+        if stats is None:
+            stats = by_method[key_method] = RouteStats()
+        self._last_route, self._last_method, self._last_stats = route, method, stats
+        return stats
 
     def _new_route(self, route: str) -> dict[str, RouteStats]:
         if len(self.routes) >= MAX_ROUTES_PER_THREAD:

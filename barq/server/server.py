@@ -122,6 +122,9 @@ class Server:
             while time.monotonic() < deadline:
                 if not reactor.connections and not any(w.busy for w in self.workers):
                     break
+                if self._signal_count > 1:
+                    logger.warning("second signal: not waiting for in-flight requests")
+                    break
                 time.sleep(0.02)
             else:
                 busy = sum(1 for w in self.workers if w.busy)
@@ -156,7 +159,8 @@ class Server:
     def serve_forever(self) -> None:
         """Start, then block until SIGINT/SIGTERM (or :meth:`request_stop`), then stop.
 
-        A second signal during the graceful shutdown shortens the grace to zero.
+        A second signal during the graceful shutdown shortens the grace to zero;
+        a third exits the process at once.
         """
         previous: dict[signal.Signals, Any] = {}
         install = (
@@ -169,7 +173,7 @@ class Server:
         try:
             if not self._started:
                 self.start()
-            while not self._stop_requested.wait(0.5):
+            while not self._signal_count and not self._stop_requested.wait(0.1):
                 pass
             self.stop()
         finally:
@@ -177,14 +181,12 @@ class Server:
                 signal.signal(sig, handler)
 
     def _on_signal(self, signum: int, frame: Any) -> None:
+        # Runs between two bytecodes of the main thread, which may hold any lock
+        # at that moment (an Event's, logging's): so no locks and no logging
+        # here, only a counter that serve_forever() and stop() poll.
         self._signal_count += 1
-        if self._signal_count > 1 and self._started:
-            if self._signal_count > 2:
-                logger.warning("third signal: exiting immediately")
-                os._exit(1)
-            logger.warning("second signal: finishing faster (one more to exit at once)")
-            self.reactor.draining = True
-        self._stop_requested.set()
+        if self._signal_count > 2:
+            os._exit(1)
 
     def wait_stopped(self, timeout: float | None = None) -> bool:
         return self._stopped.wait(timeout)
