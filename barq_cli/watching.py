@@ -99,6 +99,7 @@ class Watcher:
         self.on_change = on_change
         self._stop = threading.Event()
         self._watched: set[Path] = set()
+        self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
         self.errors: queue.SimpleQueue[str] = queue.SimpleQueue()
 
@@ -110,8 +111,18 @@ class Watcher:
                     if entry.is_dir() and not entry.is_symlink():
                         self._maybe_watch_subdir(entry)
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 3.0) -> None:
+        """Stop watching and wait for the watcher threads to leave watchfiles.
+
+        The wait matters: a thread still inside watchfiles' native code when the
+        interpreter finalizes can crash it on exit (seen on free-threaded 3.13).
+        watchfiles checks the stop event every STEP_MS, so this takes ~20 ms.
+        """
         self._stop.set()
+        with self._lock:
+            threads = list(self._threads)
+        for thread in threads:
+            thread.join(timeout)
 
     def _maybe_watch_subdir(self, path: Path) -> None:
         if _ignored_dir(path.name) or self._excluded_dir(path):
@@ -133,6 +144,8 @@ class Watcher:
         thread = threading.Thread(
             target=self._run, args=(path, recursive), name=f"barq-watch-{path.name}", daemon=True
         )
+        with self._lock:
+            self._threads.append(thread)
         thread.start()
 
     def _accept(self, change: watchfiles.Change, path: str) -> bool:

@@ -17,7 +17,6 @@ smuggling — is always rejected rather than guessed at.
 from __future__ import annotations
 
 import re
-import sys
 from dataclasses import dataclass
 
 from barq.http.messages import HTTPRequest
@@ -31,8 +30,6 @@ __all__ = [
 
 #: Methods the parser accepts; anything else that is a valid token gets 501.
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "TRACE"})
-# method string -> the interned constant handed to the application
-_METHODS = {sys.intern(m): sys.intern(m) for m in KNOWN_METHODS}
 
 # RFC 9110 token characters.
 _TCHAR = rb"!#$%&'*+\-.^_`|~0-9A-Za-z"
@@ -50,9 +47,6 @@ _TCHAR_STR = _TCHAR.decode("ascii")
 _REQUEST_LINE_STR = re.compile("([" + _TCHAR_STR + "]+) ([\x21-\x7e]+) HTTP/([0-9])\\.([0-9])")
 _TOKEN_STR = re.compile("[" + _TCHAR_STR + "]+")
 _BAD_VALUE_CHAR_STR = re.compile("[\x00-\x08\x0a-\x1f\x7f]")
-# Header names already validated, mapped to their lower-case form. Shared by
-# all threads: plain dict reads and inserts are atomic, and entries never change.
-_NAME_CACHE: dict[str, str] = {}
 _AUTHORITY = re.compile(r"[A-Za-z0-9\-._~%!$&'()*+,;=:@\[\]]*")
 _HEX = re.compile(rb"[0-9A-Fa-f]+")
 
@@ -262,20 +256,34 @@ class RequestParser:
         request_line = text if line_end < 0 else text[:line_end]
         if len(request_line) > self.limits.max_request_line:
             self._reject_long_line(request_line.encode("latin-1"))
-        match = _REQUEST_LINE_STR.fullmatch(request_line)
-        if match is None:
-            other = _VERSIONISH.fullmatch(request_line.encode("latin-1"))
-            if other is not None and other.group(1) != b"1":
+        # Fast path for the usual "METHOD /target HTTP/1.x": a known method, a
+        # target of visible ASCII (isprintable() excludes CTLs; split() already
+        # excluded spaces) and an exact version; anything else takes the regex.
+        parts = request_line.split(" ")
+        method_or_none = _known_method(parts[0]) if len(parts) == 3 else None
+        version_or_none: str | None = None
+        if method_or_none is not None:
+            tail = parts[2]
+            version_or_none = "1.1" if tail == "HTTP/1.1" else "1.0" if tail == "HTTP/1.0" else None
+        target = parts[1] if version_or_none is not None else ""
+        if target and target.isascii() and target.isprintable():
+            assert method_or_none is not None and version_or_none is not None
+            method, version = method_or_none, version_or_none
+        else:
+            match = _REQUEST_LINE_STR.fullmatch(request_line)
+            if match is None:
+                other = _VERSIONISH.fullmatch(request_line.encode("latin-1"))
+                if other is not None and other.group(1) != b"1":
+                    raise ProtocolError(505, "HTTP version not supported")
+                raise ProtocolError(400, "malformed request line")
+            method, target, major, minor = match.groups()
+            if major != "1":
                 raise ProtocolError(505, "HTTP version not supported")
-            raise ProtocolError(400, "malformed request line")
-        method, target, major, minor = match.groups()
-        if major != "1":
-            raise ProtocolError(505, "HTTP version not supported")
-        canonical = _METHODS.get(method)
-        if canonical is None:
-            raise ProtocolError(501, f"method {method} not implemented")
-        method = canonical  # the interned constant, not a fresh string per request
-        version = "1.0" if minor == "0" else "1.1"
+            canonical = _known_method(method)
+            if canonical is None:
+                raise ProtocolError(501, f"method {method} not implemented")
+            method = canonical  # the interned constant, not a fresh string per request
+            version = "1.0" if minor == "0" else "1.1"
 
         headers: list[tuple[str, str]] = []
         if line_end >= 0:
@@ -283,18 +291,15 @@ class RequestParser:
             if len(lines) > self.limits.max_headers:
                 raise ProtocolError(431, "too many request header fields")
             append = headers.append
-            names = _NAME_CACHE
             for line in lines:
                 name, sep, value = line.partition(":")
-                lowered = names.get(name)
-                if lowered is None:
-                    if not sep or _TOKEN_STR.fullmatch(name) is None:
-                        raise _field_error(line)
-                    # Interned (immortal in free-threaded builds): shared by every
-                    # thread without refcount traffic, and safe as shared dict keys.
-                    lowered = sys.intern(name.lower())
-                    if len(names) < 512:
-                        names[sys.intern(name)] = lowered
+                # Letters, digits and hyphens (nearly every real name) are checked
+                # with str methods; only unusual names pay for the token regex.
+                if not (sep and name.isascii() and name.replace("-", "").isalnum()) and (
+                    not sep or _TOKEN_STR.fullmatch(name) is None
+                ):
+                    raise _field_error(line)
+                lowered = name.lower()
                 value = value.strip(" \t")
                 # isprintable() is False for every CTL (and HTAB, and some
                 # obs-text): only then pay for the precise check.
@@ -508,6 +513,32 @@ def _parse_field(line: bytes) -> tuple[str, str]:
     if _BAD_VALUE_CHAR.search(value) is not None:
         raise ProtocolError(400, "invalid character in header value")
     return name.decode("ascii").lower(), value.decode("latin-1")
+
+
+def _known_method(method: str) -> str | None:
+    """The method as a string literal (immortal, identical for every request), or None.
+
+    Comparisons against literals touch no shared object: under free-threading a
+    lookup in a module-level dict makes every worker thread bounce that dict's
+    reference count between cores.
+    """
+    if method == "GET":
+        return "GET"
+    if method == "POST":
+        return "POST"
+    if method == "HEAD":
+        return "HEAD"
+    if method == "PUT":
+        return "PUT"
+    if method == "DELETE":
+        return "DELETE"
+    if method == "PATCH":
+        return "PATCH"
+    if method == "OPTIONS":
+        return "OPTIONS"
+    if method == "TRACE":
+        return "TRACE"
+    return None
 
 
 def _field_error(line: str) -> ProtocolError:

@@ -82,12 +82,23 @@ def response_head(
     parts = [line]
     append = parts.append
     for name, value in headers:
-        if _TOKEN.fullmatch(name) is None:
+        # Names of letters, digits and hyphens (nearly all) pass without the
+        # regex: shared regex objects are costly under free-threading.
+        if not (name.isascii() and name.replace("-", "").isalnum()) and (
+            _TOKEN.fullmatch(name) is None
+        ):
             raise ResponseHeaderError(f"invalid response header name {name!r}")
         if "\r" in value or "\n" in value or "\0" in value:
             raise ResponseHeaderError(f"response header {name!r} contains CR, LF or NUL")
-        if name.lower() in _FRAMING:
-            continue
+        lowered = name.lower()
+        if (
+            lowered == "content-length"
+            or lowered == "transfer-encoding"
+            or lowered == "connection"
+            or lowered == "date"
+            or lowered == "server"
+        ):
+            continue  # framing headers are the server's (see _FRAMING)
         append(f"{name}: {value}\r\n")
     if content_length is not None:
         append(f"content-length: {content_length}\r\n")

@@ -40,13 +40,8 @@ KNOWN_METHODS = frozenset(
 )
 """Other method tokens are counted as ``"OTHER"`` so clients cannot inflate cardinality."""
 
-# Hot-path constants (module globals are one dict lookup each).
-_LOW = 1 << MIN_EXP
-_TOP_EXP = MAX_EXP
-_OCT0 = MIN_EXP + 1
-_SHIFT0 = SUB_BITS + 1
-_MASK = (1 << SUB_BITS) - 1
-_OVERFLOW = OVERFLOW_INDEX
+# request_finished() inlines these as literals; keep them in step.
+assert (MIN_EXP, MAX_EXP, SUB_BITS, OVERFLOW_INDEX) == (9, 41, 5, 1025), "update the literals"
 
 
 class RouteStats:
@@ -173,16 +168,21 @@ class WorkerRecorder:
     ) -> None:
         """Account for a finished request and mark this worker idle."""
         d = end_ns - start_ns
-        if d < _LOW:
+        # The bucket index (see histogram.bucket_index), with the histogram's
+        # constants written as literals: under free-threading, literals are
+        # immortal while module globals are shared objects whose reference
+        # counts every worker thread would bounce between cores.
+        if d < 512:  # 1 << MIN_EXP
             i = 0
             if d < 0:
                 d = 0
         else:
             e = d.bit_length()
-            if e > _TOP_EXP:
-                i = _OVERFLOW
+            if e > 41:  # MAX_EXP
+                i = 1025  # OVERFLOW_INDEX
             else:
-                i = ((e - _OCT0) << SUB_BITS) + ((d >> (e - _SHIFT0)) & _MASK) + 1
+                # MIN_EXP + 1, SUB_BITS, SUB_BITS + 1, SUB_BUCKETS - 1
+                i = ((e - 10) << 5) + ((d >> (e - 6)) & 31) + 1
         route = request.route or UNMATCHED
         method = request.method
         if route is self._last_route and method is self._last_method:
