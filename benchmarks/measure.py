@@ -191,6 +191,12 @@ def measure(
             )
         run.result = result.to_dict()
         run.peak_rss_mib = sampler.peak_mib
+        if result.non_2xx > result.requests // 100:
+            # Throughput of error responses is not throughput: flag the cell.
+            run.error = (
+                f"{result.non_2xx} of {result.requests} responses had status >= 400 "
+                "(the load script sends something this server rejects)"
+            )
         if not server.alive():
             run.error = f"server died during the run:\n{server.log_tail(800)}"
     except (ServerError, WrkError, OSError) as exc:

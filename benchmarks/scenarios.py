@@ -53,11 +53,16 @@ def _bytes_equal(expected: bytes) -> Callable[[bytes], str | None]:
 
 
 def _paths_lua() -> str:
-    # Pre-formatted requests, one per route, rotated per connection thread.
+    # Pre-formatted requests, one per route, rotated per connection thread. They
+    # are built in init(): wrk only sets the Host header (wrk.headers) after the
+    # script's top level ran, and HTTP/1.1 requests without Host are invalid
+    # (Barq answers 400; lenient servers let it pass).
     return f"""
 local requests = {{}}
-for r = 0, {ROUTE_COUNT - 1} do
-  requests[#requests + 1] = wrk.format("GET", "/r" .. r .. "/items/" .. (r * 7 + 1))
+function init(args)
+  for r = 0, {ROUTE_COUNT - 1} do
+    requests[#requests + 1] = wrk.format("GET", "/r" .. r .. "/items/" .. (r * 7 + 1))
+  end
 end
 local i = 0
 request = function()
