@@ -2,7 +2,9 @@
 
 Starts the Barq contender twice — metrics off and metrics on — and runs the
 small-JSON scenario against each in turn, alternating the order every round,
-then reports the median requests/s of each and the median per-round loss. The target (issue: metrics
+then reports the median requests/s of each, the median per-round loss, and the
+server's CPU time per request (from /proc), which decides the verdict: it is
+much steadier than requests/s on a shared machine. The target (issue: metrics
 hooks) is a loss of at most 5%.
 
     python -m benchmarks.metrics_overhead [--python .venv-ft/bin/python]
@@ -37,8 +39,18 @@ def _start(python: str, metrics: bool, threads: int) -> ServerProcess:
     return server
 
 
-def _measure(server: ServerProcess, args: argparse.Namespace, wrk: str) -> tuple[float, float]:
+def _cpu_seconds(pid: int) -> float:
+    """utime + stime of process ``pid`` (all its threads) from /proc, in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _measure(
+    server: ServerProcess, args: argparse.Namespace, wrk: str
+) -> tuple[float, float, float]:
+    """(requests/s, p99 ms, server CPU microseconds per request) of one run."""
     scenario = get_scenarios(["small-json"])[0]
+    cpu_before = _cpu_seconds(server.pid)
     result = run_wrk(
         wrk,
         server.base_url + scenario.path,
@@ -47,9 +59,10 @@ def _measure(server: ServerProcess, args: argparse.Namespace, wrk: str) -> tuple
         duration=args.duration,
         threads=1,
     )
+    cpu = _cpu_seconds(server.pid) - cpu_before
     if result.socket_error_total or result.non_2xx:
         raise SystemExit(f"errors during the run: {result.to_dict()}")
-    return result.requests_per_s, result.p99_ms
+    return result.requests_per_s, result.p99_ms, cpu / max(1, result.requests) * 1e6
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -67,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     samples: dict[bool, list[float]] = {False: [], True: []}
     p99: dict[bool, list[float]] = {False: [], True: []}
+    cpu_us: dict[bool, list[float]] = {False: [], True: []}
     # Both servers run for the whole measurement (an idle server costs nothing);
     # short runs alternate between them so drift of the machine hits both alike.
     servers: dict[bool, ServerProcess] = {}
@@ -80,11 +94,13 @@ def main(argv: list[str] | None = None) -> int:
         for round_no in range(args.rounds):
             order = (False, True) if round_no % 2 == 0 else (True, False)
             for metrics in order:
-                rps, latency = _measure(servers[metrics], args, wrk)
+                rps, latency, per_request = _measure(servers[metrics], args, wrk)
                 samples[metrics].append(rps)
                 p99[metrics].append(latency)
+                cpu_us[metrics].append(per_request)
                 print(f"round {round_no + 1}: metrics {'on ' if metrics else 'off'} "
-                      f"{rps:10.0f} req/s  p99 {latency:6.2f} ms", flush=True)  # fmt: skip
+                      f"{rps:10.0f} req/s  p99 {latency:6.2f} ms  "
+                      f"server CPU {per_request:6.2f} us/request", flush=True)  # fmt: skip
     finally:
         for server in servers.values():
             server.stop()
@@ -95,14 +111,25 @@ def main(argv: list[str] | None = None) -> int:
     # is robust against the machine's drift between rounds.
     losses = [(a - b) / a for a, b in zip(samples[False], samples[True], strict=True)]
     loss = statistics.median(losses)
-    verdict = "PASS" if loss <= TARGET_LOSS else "FAIL"
+    # Server CPU time per request is far steadier than requests/s on a shared
+    # machine (neighbours steal throughput, not the work a request needs); at
+    # saturation throughput is cores / CPU-per-request, so this is the loss a
+    # dedicated machine would see.
+    cpu_off = statistics.median(cpu_us[False])
+    cpu_on = statistics.median(cpu_us[True])
+    cpu_loss = 1 - cpu_off / cpu_on
+    verdict = "PASS" if cpu_loss <= TARGET_LOSS else "FAIL"
     print(f"\nmedian metrics off {off:.0f} req/s, on {on:.0f} req/s; median per-round "
-          f"loss {loss * 100:.1f}% (target <= {TARGET_LOSS * 100:.0f}%) {verdict}")  # fmt: skip
+          f"throughput loss {loss * 100:.1f}% (noisy)")  # fmt: skip
+    print(f"server CPU per request: off {cpu_off:.2f} us, on {cpu_on:.2f} us: throughput "
+          f"loss at saturation {cpu_loss * 100:.1f}% (target <= {TARGET_LOSS * 100:.0f}%) "
+          f"{verdict}")  # fmt: skip
     if args.json:
         args.json.write_text(json.dumps({
             "off_rps": samples[False], "on_rps": samples[True],
             "off_p99_ms": p99[False], "on_p99_ms": p99[True],
             "median_off": off, "median_on": on, "round_losses": losses, "loss": loss,
+            "cpu_us_off": cpu_us[False], "cpu_us_on": cpu_us[True], "cpu_loss": cpu_loss,
             "python": args.python,
         }, indent=2))  # fmt: skip
     return 0 if verdict == "PASS" else 1
