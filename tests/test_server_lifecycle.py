@@ -158,6 +158,30 @@ def test_graceful_stop(connect) -> None:
         server.stop()
 
 
+def test_graceful_stop_serves_a_connection_whose_request_comes_late(connect) -> None:
+    """A client that connected just before the shutdown began and sends its request
+    just after is served (with Connection: close), not cut off: it connected to
+    send a request. (Seen as a failed request during barq dev reloads.)"""
+    server = Server(ok, ServerConfig(host="127.0.0.1", port=0, threads=2, graceful_timeout=5))
+    server.start()
+    try:
+        fresh = connect(server)
+        deadline = time.monotonic() + 5
+        while server.gauges()["open_connections"] < 1 and time.monotonic() < deadline:
+            time.sleep(0.01)  # accepted by the reactor
+        stopper = threading.Thread(target=server.stop)
+        stopper.start()
+        time.sleep(0.4)  # longer than a sweep: the old code closed it here
+        fresh.send(b"GET /late HTTP/1.1\r\nHost: t\r\n\r\n")
+        reply = fresh.read_response()
+        assert (reply.status, reply.body) == (200, b"ok /late tcp")
+        assert reply.header("connection") == "close"
+        stopper.join(5)
+        assert not stopper.is_alive()
+    finally:
+        server.stop()
+
+
 def test_stop_gives_up_after_graceful_timeout(serve, connect) -> None:
     release = threading.Event()
     entered = threading.Event()

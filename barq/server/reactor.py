@@ -235,7 +235,11 @@ class Reactor:
             if conn.closed:
                 continue
             expired = now >= conn.deadline
-            idle = conn.deadline_kind == KEEPALIVE
+            # Between two requests: when draining, close at once. A connection
+            # that has not sent its first request yet is not idle: its client
+            # connected to send one (its bytes may be a few microseconds away),
+            # so it is served (with Connection: close) within the grace period.
+            idle = conn.deadline_kind == KEEPALIVE and conn.requests > 0
             if not (expired or (draining and idle) or grace_over):
                 continue
             if not conn.lock.acquire(blocking=False):
