@@ -6,6 +6,7 @@ import http.client
 import json
 import math
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -95,7 +96,14 @@ def test_counts_add_up_and_percentiles_match_measured_latencies(served) -> None:
     total = CLIENTS * PER_CLIENT
     assert len(statuses) == total
 
+    # A worker records a request after its response is on the wire, so the
+    # client can see the last answer a moment before it is counted: let the
+    # counts settle (they must reach the total exactly, and not overshoot).
+    deadline = time.monotonic() + 5
     snap = metrics.snapshot()
+    while snap["totals"]["requests"] < total and time.monotonic() < deadline:
+        time.sleep(0.01)
+        snap = metrics.snapshot()
     workers = snap["workers"]
     assert len(workers) == 4
     assert sum(w["requests"] for w in workers) == total
@@ -112,7 +120,10 @@ def test_counts_add_up_and_percentiles_match_measured_latencies(served) -> None:
     assert snap["server"]["workers"] == 4
     assert snap["totals"]["bytes_in"] > 0 and snap["totals"]["bytes_out"] > 0
 
-    # The end hook saw every request with the exact duration the histogram recorded.
+    # The end hook saw every request with the exact duration the histogram recorded
+    # (hooks run right after the counters are updated: let the last ones land).
+    while len(events) < total and time.monotonic() < deadline:
+        time.sleep(0.01)
     assert len(events) == total
     assert {e.thread for e in events} == {w["name"] for w in workers if w["requests"]}
     durations = sorted(e.duration_ns for e in events)
