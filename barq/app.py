@@ -24,7 +24,7 @@ from barq.middleware.base import BaseHTTPMiddleware, CallNext, DispatchFunction,
 from barq.mounting import add_mount, dispatch_mount
 from barq.requests import Request
 from barq.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
-from barq.routing import Route, Router, _caller_locals
+from barq.routing import Route, RouteDecorators, Router
 
 __all__ = ["Barq", "ExceptionHandler"]
 
@@ -49,7 +49,7 @@ def request_validation_exception_handler(request: Request, exc: RequestValidatio
     return JSONResponse({"detail": exc.errors()}, status_code=422)
 
 
-class Barq:
+class Barq(RouteDecorators):
     """A Barq application.
 
     ::
@@ -149,52 +149,6 @@ class Barq:
         """Register ``endpoint`` for ``methods`` at ``path`` (see :class:`~barq.routing.Route`)."""
         self._check_open("add a route")
         return self.router.add_api_route(path, endpoint, methods=methods, **options)
-
-    def route(
-        self, path: str, methods: Sequence[str] = ("GET",), **options: Any
-    ) -> Callable[[F], F]:
-        """Decorator: register the function for ``methods`` at ``path``."""
-
-        def decorator(func: F) -> F:
-            options.setdefault("localns", _caller_locals())
-            self.add_api_route(path, func, methods=methods, **options)
-            return func
-
-        return decorator
-
-    def get(self, path: str, **options: Any) -> Callable[[F], F]:
-        """Decorator for a ``GET`` route (``HEAD`` is answered automatically).
-
-        Options: ``response_model``, ``status_code``, ``tags``, ``dependencies``,
-        ``summary``, ``description``, ``name``, ``include_in_schema``,
-        ``response_class``, ``deprecated``, ``responses``, ``operation_id``,
-        ``response_model_exclude_unset``, ``response_model_exclude_none``.
-        """
-        return self.route(path, ["GET"], **options)
-
-    def post(self, path: str, **options: Any) -> Callable[[F], F]:
-        """Decorator for a ``POST`` route (options as for :meth:`get`)."""
-        return self.route(path, ["POST"], **options)
-
-    def put(self, path: str, **options: Any) -> Callable[[F], F]:
-        """Decorator for a ``PUT`` route (options as for :meth:`get`)."""
-        return self.route(path, ["PUT"], **options)
-
-    def patch(self, path: str, **options: Any) -> Callable[[F], F]:
-        """Decorator for a ``PATCH`` route (options as for :meth:`get`)."""
-        return self.route(path, ["PATCH"], **options)
-
-    def delete(self, path: str, **options: Any) -> Callable[[F], F]:
-        """Decorator for a ``DELETE`` route (options as for :meth:`get`)."""
-        return self.route(path, ["DELETE"], **options)
-
-    def head(self, path: str, **options: Any) -> Callable[[F], F]:
-        """Decorator for an explicit ``HEAD`` route (options as for :meth:`get`)."""
-        return self.route(path, ["HEAD"], **options)
-
-    def options(self, path: str, **options: Any) -> Callable[[F], F]:
-        """Decorator for an ``OPTIONS`` route (options as for :meth:`get`)."""
-        return self.route(path, ["OPTIONS"], **options)
 
     def include_router(
         self,

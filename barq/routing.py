@@ -597,7 +597,64 @@ def _caller_locals(depth: int = 2) -> dict[str, Any] | None:
     return dict(frame.f_locals)
 
 
-class Router:
+class RouteDecorators:
+    """The route decorators shared by :class:`Router` and :class:`~barq.app.Barq`.
+
+    Subclasses provide ``add_api_route(path, endpoint, *, methods, **options)``.
+    Options for every decorator: ``response_model``, ``status_code``, ``tags``,
+    ``dependencies``, ``summary``, ``description``, ``name``,
+    ``include_in_schema``, ``response_class``, ``deprecated``, ``responses``,
+    ``operation_id``, ``response_model_exclude_unset``,
+    ``response_model_exclude_none``.
+    """
+
+    def add_api_route(
+        self, path: str, endpoint: Callable[..., Any], *, methods: Sequence[str], **options: Any
+    ) -> Route:
+        raise NotImplementedError
+
+    def route(
+        self, path: str, methods: Sequence[str] = ("GET",), **options: Any
+    ) -> Callable[[F], F]:
+        """Decorator: register the function for ``methods`` at ``path``."""
+
+        def decorator(func: F) -> F:
+            options.setdefault("localns", _caller_locals())
+            self.add_api_route(path, func, methods=methods, **options)
+            return func
+
+        return decorator
+
+    def get(self, path: str, **options: Any) -> Callable[[F], F]:
+        """Decorator for a ``GET`` route (``HEAD`` is answered automatically)."""
+        return self.route(path, ["GET"], **options)
+
+    def post(self, path: str, **options: Any) -> Callable[[F], F]:
+        """Decorator for a ``POST`` route."""
+        return self.route(path, ["POST"], **options)
+
+    def put(self, path: str, **options: Any) -> Callable[[F], F]:
+        """Decorator for a ``PUT`` route."""
+        return self.route(path, ["PUT"], **options)
+
+    def patch(self, path: str, **options: Any) -> Callable[[F], F]:
+        """Decorator for a ``PATCH`` route."""
+        return self.route(path, ["PATCH"], **options)
+
+    def delete(self, path: str, **options: Any) -> Callable[[F], F]:
+        """Decorator for a ``DELETE`` route."""
+        return self.route(path, ["DELETE"], **options)
+
+    def head(self, path: str, **options: Any) -> Callable[[F], F]:
+        """Decorator for an explicit ``HEAD`` route."""
+        return self.route(path, ["HEAD"], **options)
+
+    def options(self, path: str, **options: Any) -> Callable[[F], F]:
+        """Decorator for an ``OPTIONS`` route."""
+        return self.route(path, ["OPTIONS"], **options)
+
+
+class Router(RouteDecorators):
     """A group of routes with a shared prefix, tags and dependencies (like FastAPI's
     ``APIRouter``). Include it with ``app.include_router(router)``.
 
@@ -660,46 +717,6 @@ class Router:
             **options,
         )
         return self.add_route(route)
-
-    def route(
-        self, path: str, methods: Sequence[str] = ("GET",), **options: Any
-    ) -> Callable[[F], F]:
-        """Decorator: register the function for ``methods`` at ``path``."""
-
-        def decorator(func: F) -> F:
-            options.setdefault("localns", _caller_locals())
-            self.add_api_route(path, func, methods=methods, **options)
-            return func
-
-        return decorator
-
-    def get(self, path: str, **options: Any) -> Callable[[F], F]:
-        """Decorator for a ``GET`` route (``HEAD`` is answered automatically)."""
-        return self.route(path, ["GET"], **options)
-
-    def post(self, path: str, **options: Any) -> Callable[[F], F]:
-        """Decorator for a ``POST`` route."""
-        return self.route(path, ["POST"], **options)
-
-    def put(self, path: str, **options: Any) -> Callable[[F], F]:
-        """Decorator for a ``PUT`` route."""
-        return self.route(path, ["PUT"], **options)
-
-    def patch(self, path: str, **options: Any) -> Callable[[F], F]:
-        """Decorator for a ``PATCH`` route."""
-        return self.route(path, ["PATCH"], **options)
-
-    def delete(self, path: str, **options: Any) -> Callable[[F], F]:
-        """Decorator for a ``DELETE`` route."""
-        return self.route(path, ["DELETE"], **options)
-
-    def head(self, path: str, **options: Any) -> Callable[[F], F]:
-        """Decorator for an explicit ``HEAD`` route."""
-        return self.route(path, ["HEAD"], **options)
-
-    def options(self, path: str, **options: Any) -> Callable[[F], F]:
-        """Decorator for an ``OPTIONS`` route."""
-        return self.route(path, ["OPTIONS"], **options)
 
     def include_router(
         self,

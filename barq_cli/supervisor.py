@@ -55,26 +55,17 @@ class BindError(OSError):
 
 
 def bind_socket(host: str, port: int, backlog: int = 2048) -> socket.socket:
-    """Bind and listen on ``host:port`` (IPv4 or IPv6) and return the socket."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    """Bind and listen on ``host:port`` (IPv4 or IPv6); errors become :class:`BindError`."""
+    from barq.server.listeners import AddressInUseError, bind_tcp
+
     try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if family == socket.AF_INET6:
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-        sock.bind((host.strip("[]"), port))
-        sock.listen(backlog)
+        return bind_tcp(host, port, backlog)
+    except AddressInUseError as exc:
+        raise BindError(exc.errno, f"address {host}:{port} is already in use") from None
     except OSError as exc:
-        sock.close()
-        if exc.errno == errno.EADDRINUSE:
-            raise BindError(exc.errno, f"address {host}:{port} is already in use") from None
         if exc.errno == errno.EACCES:
             raise BindError(exc.errno, f"permission denied binding {host}:{port}") from None
-        if isinstance(exc, socket.gaierror) or exc.errno == errno.EADDRNOTAVAIL:
-            raise BindError(exc.errno or 0, f"cannot bind {host}:{port}: {exc}") from None
         raise BindError(exc.errno or 0, f"cannot bind {host}:{port}: {exc}") from None
-    return sock
 
 
 @dataclass

@@ -44,7 +44,7 @@ KNOWN_METHODS = frozenset(
 assert (MIN_EXP, MAX_EXP, SUB_BITS, OVERFLOW_INDEX) == (9, 41, 5, 1025), "update the literals"
 
 
-class RouteStats(list):  # type: ignore[type-arg]
+class RouteStats(list[Any]):
     """Counters and latency histogram of one (route, method) pair on one thread.
 
     A list ``[counts, errors, sum_ns, max_ns]`` so that the hot path updates it
@@ -60,25 +60,25 @@ class RouteStats(list):  # type: ignore[type-arg]
     @property
     def counts(self) -> list[int]:
         """The latency histogram's bucket counts."""
-        return self[0]  # type: ignore[no-any-return]
+        return self[0]
 
     @property
     def errors(self) -> int:
         """Failed requests."""
-        return self[1]  # type: ignore[no-any-return]
+        return self[1]
 
     @property
     def sum_ns(self) -> int:
         """Total latency in nanoseconds."""
-        return self[2]  # type: ignore[no-any-return]
+        return self[2]
 
     @property
     def max_ns(self) -> int:
         """Slowest request in nanoseconds."""
-        return self[3]  # type: ignore[no-any-return]
+        return self[3]
 
     @property
-    def count(self) -> int:
+    def requests(self) -> int:
         """Requests recorded (the histogram's total)."""
         return sum(self[0])
 

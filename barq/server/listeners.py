@@ -10,7 +10,7 @@ import stat
 
 from barq.server.config import ServerConfig
 
-__all__ = ["AddressInUseError", "bind_listeners", "describe_listener"]
+__all__ = ["AddressInUseError", "bind_listeners", "bind_tcp", "describe_listener"]
 
 
 class AddressInUseError(OSError):
@@ -38,7 +38,7 @@ def bind_listeners(config: ServerConfig) -> tuple[list[socket.socket], list[sock
         listeners.append(sock)
         owned.append(sock)
     if not listeners:
-        sock = _bind_tcp(config.host, config.port, config.backlog)
+        sock = bind_tcp(config.host, config.port, config.backlog)
         listeners.append(sock)
         owned.append(sock)
     for sock in listeners:
@@ -46,7 +46,12 @@ def bind_listeners(config: ServerConfig) -> tuple[list[socket.socket], list[sock
     return listeners, owned
 
 
-def _bind_tcp(host: str, port: int, backlog: int) -> socket.socket:
+def bind_tcp(host: str, port: int, backlog: int = 2048) -> socket.socket:
+    """A listening TCP socket on ``host:port`` (IPv6 when ``host`` has a colon).
+
+    Raises :class:`AddressInUseError` when the address is taken, ``OSError``
+    otherwise. ``barq dev``'s supervisor binds with this too.
+    """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     bind_host = host.strip("[]")
     sock = socket.socket(family, socket.SOCK_STREAM)
