@@ -14,7 +14,6 @@ default, required, constraints, description, ...) is what OpenAPI generation rea
 from __future__ import annotations
 
 import copy
-import dataclasses
 import datetime
 import decimal
 import enum
@@ -53,22 +52,6 @@ __all__ = [
     "register_implicit_marker",
     "register_special_param",
 ]
-
-#: constraint keywords passed on to ``pydantic.Field``
-CONSTRAINT_NAMES = (
-    "gt",
-    "ge",
-    "lt",
-    "le",
-    "multiple_of",
-    "min_length",
-    "max_length",
-    "pattern",
-    "strict",
-    "allow_inf_nan",
-    "max_digits",
-    "decimal_places",
-)
 
 
 class ParamInfo:
@@ -675,8 +658,3 @@ def _dependency_node(
         )
     plan = compile_plan(call, path_param_names, (), stack, localns=localns)
     return DependencyNode(pname, plan, marker.use_cache)
-
-
-def is_dataclass_type(tp: Any) -> bool:
-    """True for dataclass classes (not instances)."""
-    return isinstance(tp, type) and dataclasses.is_dataclass(tp)

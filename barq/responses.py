@@ -227,16 +227,6 @@ class RedirectResponse(Response):
         self.headers["location"] = quote(str(url), safe=":/%#?=@[]!$&'()*+,;~")
 
 
-def json_http_response(
-    content: Any, status_code: int = 200, extra: list[tuple[str, str]] | None = None
-) -> HTTPResponse:
-    """Fast path: an ``HTTPResponse`` with a JSON body (no :class:`Response` object)."""
-    headers = [("content-type", "application/json")]
-    if extra:
-        headers.extend(extra)
-    return HTTPResponse(status_code, headers, jsonlib.dumps(content))
-
-
 # Responses with bodies that are not in memory live in their own modules; they
 # are re-exported here (imported last: they subclass Response).
 from barq.files import FileResponse  # noqa: E402

@@ -10,7 +10,6 @@ from __future__ import annotations
 import ast
 import importlib
 import sys
-import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -231,19 +230,3 @@ def import_app(spec: AppSpec) -> Any:
             user_code=False,
         )
     return app
-
-
-def format_user_traceback(exc: BaseException) -> str:
-    """A plain-text traceback of ``exc`` without the frames of Barq's importer."""
-    frames = traceback.extract_tb(exc.__traceback__)
-    keep = [
-        i
-        for i, frame in enumerate(frames)
-        if "importlib" not in frame.filename and "barq_cli" not in frame.filename
-    ]
-    tb = exc.__traceback__
-    skip = keep[0] if keep else 0
-    for _ in range(skip):
-        if tb is not None and tb.tb_next is not None:
-            tb = tb.tb_next
-    return "".join(traceback.format_exception(type(exc), exc, tb))

@@ -92,12 +92,10 @@ class Child:
         self.control_fd = control_fd
         self.buffer = b""
         self.state = "starting"  # starting → standby → loading → serving → stopping
-        self.go_sent = False
         self.stop_deadline: float | None = None
         self.ready: dict[str, Any] | None = None
         self.spawned_at = time.monotonic()
         self.go_at = 0.0
-        self.exited = False
 
     @property
     def pid(self) -> int:
@@ -261,7 +259,6 @@ class Supervisor:
         self.loading = child
         self.reload_wanted = False
         child.state = "loading"
-        child.go_sent = True
         child.go_at = time.monotonic()
         child.send("go")
 

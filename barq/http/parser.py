@@ -33,7 +33,6 @@ KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "P
 
 # RFC 9110 token characters.
 _TCHAR = rb"!#$%&'*+\-.^_`|~0-9A-Za-z"
-_REQUEST_LINE = re.compile(rb"([" + _TCHAR + rb"]+) ([\x21-\x7e]+) HTTP/([0-9])\.([0-9])")
 _VERSIONISH = re.compile(rb"[^ ]+ [^ ]+ HTTP/([0-9]+)\.([0-9]+)")
 _HEADER_NAME = re.compile(rb"[" + _TCHAR + rb"]+")
 # A field value: no CTLs except HTAB (so no NUL, CR, LF), obs-text allowed.

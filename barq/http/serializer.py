@@ -28,7 +28,6 @@ _STATUS_LINES: dict[int, str] = {
 }
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 # Headers the server frames itself; an application's copies are dropped.
-_FRAMING = frozenset({"content-length", "transfer-encoding", "connection", "date", "server"})
 
 
 class ResponseHeaderError(ValueError):
@@ -98,7 +97,7 @@ def response_head(
             or lowered == "date"
             or lowered == "server"
         ):
-            continue  # framing headers are the server's (see _FRAMING)
+            continue  # the server writes the framing headers itself
         append(f"{name}: {value}\r\n")
     if content_length is not None:
         append(f"content-length: {content_length}\r\n")

@@ -188,11 +188,6 @@ def _resolve(obj: Any, schemas: dict[int, dict[str, Any]]) -> Any:
     return obj
 
 
-def _body_fields(route: Route) -> Sequence[ParamField]:
-    body = route.body
-    return tuple(body.fields) if body is not None else ()
-
-
 def _request_body(route: Route, op_id: str, batch: _Batch, bodies: dict[str, Any]) -> Any:
     body = route.body
     if body is None:

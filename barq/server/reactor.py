@@ -297,10 +297,6 @@ class Reactor:
         idle = sum(1 for conn in free if conn.fd not in ready and conn.deadline_kind == KEEPALIVE)
         return idle, queued
 
-    def idle_count(self) -> int:
-        """Connections waiting between requests (racy read, for metrics)."""
-        return self.connection_states()[0]
-
 
 def _readable(fd: int) -> bool:
     """True when ``fd`` has bytes (or EOF) waiting, without consuming anything."""

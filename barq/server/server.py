@@ -11,7 +11,6 @@ import threading
 import time
 from typing import Any
 
-from barq.http.messages import HTTPRequest, HTTPResponse
 from barq.runtime import describe_interpreter, warn_if_gil_reenabled
 from barq.server.config import ServerConfig
 from barq.server.listeners import bind_listeners, describe_listener
@@ -233,7 +232,3 @@ def serve(app: Any, **options: Any) -> None:
             options["threads"] = workers
     logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
     Server(app, ServerConfig().with_options(**options)).serve_forever()
-
-
-def _echo_app(request: HTTPRequest) -> HTTPResponse:  # pragma: no cover - manual testing
-    return HTTPResponse(200, [("content-type", "text/plain")], request.body or b"ok\n")

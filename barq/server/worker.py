@@ -65,7 +65,11 @@ class Worker:
         self.name = f"barq-worker-{index}"
         self.busy = False
         self.rejected = 0  # requests refused by the parser (4xx/5xx before the app)
+        # The configuration is frozen: read what every request needs once.
+        self.config = server.config
         self.server_header = server.config.server_header
+        self.access_log = server.config.access_log
+        self.write_timeout = server.config.write_timeout
         self.thread = threading.Thread(target=self.run, name=self.name, daemon=True)
 
     def start(self) -> None:
@@ -119,7 +123,7 @@ class Worker:
             parser = conn.parser
             was_partial = parser.has_partial_request
             parser.feed(data)
-            config = self.server.config
+            config = self.config
             while True:
                 try:
                     request = parser.next_request()
@@ -145,7 +149,7 @@ class Worker:
             if parser.reading_body:
                 if parser.wants_continue:
                     try:
-                        send_all(conn.sock, _CONTINUE, config.write_timeout)
+                        send_all(conn.sock, _CONTINUE, self.write_timeout)
                     except OSError:
                         reactor.close(conn)
                         return
@@ -174,7 +178,7 @@ class Worker:
             send_all(
                 conn.sock, error_response(exc.status, exc.message, server=self.server_header), 1.0
             )
-        if self.server.config.access_log and access_logger.isEnabledFor(logging.INFO):
+        if self.access_log and access_logger.isEnabledFor(logging.INFO):
             access_logger.info('%s - "<malformed request>" %d', _peer(conn), exc.status)
         self.server.reactor.close(conn)
 
@@ -217,7 +221,7 @@ class Worker:
         end = time.perf_counter_ns()
         if recorder is not None:
             recorder.request_finished(request, status, start, end, bytes_in, bytes_out, error)
-        if server.config.access_log and access_logger.isEnabledFor(logging.INFO):
+        if self.access_log and access_logger.isEnabledFor(logging.INFO):
             access_logger.info(
                 '%s - "%s %s HTTP/%s" %d %.1fms',
                 _peer(conn),
@@ -275,7 +279,7 @@ class Worker:
 
     def _send(self, conn: Connection, data: bytes) -> None:
         try:
-            send_all(conn.sock, data, self.server.config.write_timeout)
+            send_all(conn.sock, data, self.write_timeout)
         except OSError as exc:
             raise _ClientGone() from exc
 
@@ -382,7 +386,7 @@ class Worker:
             if head_only or count == 0:
                 return len(head), keep, response.status, False
             try:
-                sent = send_file(conn.sock, fd, offset, count, self.server.config.write_timeout)
+                sent = send_file(conn.sock, fd, offset, count, self.write_timeout)
             except OSError as exc:
                 raise _ClientGone() from exc
             if sent != count:
