@@ -10,9 +10,13 @@ the test even when it fails.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import socket
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -270,3 +274,22 @@ def connect() -> Iterator[Callable[..., RawClient]]:
     yield _connect
     for client in clients:
         client.close()
+
+
+DOCS_EXAMPLES = Path(__file__).resolve().parent.parent / "docs" / "examples"
+
+
+@pytest.fixture
+def load(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], ModuleType]]:
+    """Import a fresh copy of a docs example module (examples keep module-level state)."""
+    monkeypatch.syspath_prepend(str(DOCS_EXAMPLES))
+    loaded: list[str] = []
+
+    def _load(name: str) -> ModuleType:
+        sys.modules.pop(name, None)
+        loaded.append(name)
+        return importlib.import_module(name)
+
+    yield _load
+    for name in loaded:
+        sys.modules.pop(name, None)

@@ -9,7 +9,6 @@ imports each of them and checks what the surrounding text promises.
 from __future__ import annotations
 
 import gzip
-import importlib
 import json
 import logging
 import os
@@ -20,10 +19,8 @@ import sys
 import threading
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
@@ -50,22 +47,6 @@ EXERCISED = {
     "runtime_check.py",
     "deploy_app.py",  # also served through nginx in test_docs_nginx.py
 }
-
-
-@pytest.fixture
-def load(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
-    """Import a fresh copy of an example module (examples keep module-level state)."""
-    monkeypatch.syspath_prepend(str(EXAMPLES))
-    loaded: list[str] = []
-
-    def _load(name: str) -> ModuleType:
-        sys.modules.pop(name, None)
-        loaded.append(name)
-        return importlib.import_module(name)
-
-    yield _load
-    for name in loaded:
-        sys.modules.pop(name, None)
 
 
 def test_hello(load) -> None:

@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import http.client
-import importlib
 import json
-import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
@@ -19,21 +15,6 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "docs" / "examples"
 
 #: Example files exercised in this module.
 EXERCISED_HERE = {"metrics_stats_server.py", "metrics_hooks.py", "architecture_server.py"}
-
-
-@pytest.fixture
-def load(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
-    monkeypatch.syspath_prepend(str(EXAMPLES))
-    loaded: list[str] = []
-
-    def _load(name: str) -> ModuleType:
-        sys.modules.pop(name, None)
-        loaded.append(name)
-        return importlib.import_module(name)
-
-    yield _load
-    for name in loaded:
-        sys.modules.pop(name, None)
 
 
 def _get(port: int, path: str) -> tuple[int, bytes]:

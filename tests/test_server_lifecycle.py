@@ -231,8 +231,8 @@ SIGNAL_SCRIPT = textwrap.dedent(
 )
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
-def test_signal_finishes_in_flight_request_and_exits_0(tmp_path, signum: int) -> None:
+def _start_signal_server(tmp_path) -> tuple[subprocess.Popen[str], int]:
+    """Run SIGNAL_SCRIPT in a subprocess; return it and the port it serves on."""
     script = tmp_path / "app_server.py"
     script.write_text(SIGNAL_SCRIPT)
     env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
@@ -244,16 +244,23 @@ def test_signal_finishes_in_flight_request_and_exits_0(tmp_path, signum: int) ->
         cwd=tmp_path,
         text=True,
     )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        if not line:
+            proc.kill()
+            raise AssertionError(f"server exited early: {proc.communicate()}")
+        match = re.search(r"http://127\.0\.0\.1:(\d+)", line)
+        if match:
+            return proc, int(match.group(1))
+    proc.kill()
+    raise AssertionError("server did not report its address")
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_signal_finishes_in_flight_request_and_exits_0(tmp_path, signum: int) -> None:
+    proc, port = _start_signal_server(tmp_path)
     try:
-        port = None
-        deadline = time.monotonic() + 30
-        while port is None and time.monotonic() < deadline:
-            line = proc.stderr.readline()
-            assert line, f"server exited early: {proc.stdout.read()}"
-            match = re.search(r"http://127\.0\.0\.1:(\d+)", line)
-            if match:
-                port = int(match.group(1))
-        assert port is not None
         sock = socket.create_connection(("127.0.0.1", port), timeout=10)
         with sock:
             sock.sendall(b"GET /slow HTTP/1.1\r\nHost: t\r\n\r\n")
@@ -521,27 +528,9 @@ def test_signal_storm_never_deadlocks(tmp_path) -> None:
     """Many signals in a burst (a supervisor's SIGTERM plus Ctrl+C plus a parent-death
     signal, say) must never deadlock the shutdown: handlers take no locks. The
     second signal skips the wait for in-flight requests; a third exits at once."""
-    script = tmp_path / "app_server.py"
-    script.write_text(SIGNAL_SCRIPT)
-    env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
     for burst in (2, 8):
-        proc = subprocess.Popen(
-            [sys.executable, str(script)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=env,
-            cwd=tmp_path,
-            text=True,
-        )
+        proc, port = _start_signal_server(tmp_path)
         try:
-            port = None
-            deadline = time.monotonic() + 30
-            while port is None and time.monotonic() < deadline:
-                line = proc.stderr.readline()
-                assert line, "server exited early"
-                match = re.search(r"http://127\.0\.0\.1:(\d+)", line)
-                if match:
-                    port = int(match.group(1))
             sock = socket.create_connection(("127.0.0.1", port), timeout=10)
             with sock:
                 sock.sendall(b"GET /slow HTTP/1.1\r\nHost: t\r\n\r\n")
