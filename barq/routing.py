@@ -400,7 +400,10 @@ class Route:
                 raise BarqError(f"route {path!r}: invalid method {m!r}")
         if not methods:
             raise BarqError(f"route {path!r}: no methods given")
-        self.path = path
+        # Interned: every request stores this string on its HTTPRequest (``route``)
+        # and metrics compare it by identity; interned strings are immortal on
+        # free-threaded builds, so worker threads never contend on its refcount.
+        self.path = sys.intern(path)
         self.endpoint = endpoint
         self.methods: frozenset[str] = frozenset(methods)
         self.name = name or getattr(endpoint, "__name__", "endpoint")
