@@ -12,6 +12,14 @@ import pytest
 from barq.http.messages import HTTPRequest
 from barq.metrics import UNMATCHED, Metrics, RequestEnd, RequestStart
 from barq.metrics.histogram import MAX_RELATIVE_ERROR, bucket_index
+from barq.metrics.recorder import (
+    BATCH,
+    KNOWN_METHODS,
+    RouteStats,
+    WorkerState,
+    aggregate,
+    new_stats,
+)
 
 
 def make_request(
@@ -197,3 +205,155 @@ def test_hooks_receive_events_and_failures_never_break_requests(caplog) -> None:
     serve(rec, make_request(route="/x"))
     assert metrics.snapshot()["hooks"]["errors"] == 2
     assert len(starts) == 2 and len(ends) == 3
+
+
+def _reference(records):
+    """What aggregate() must produce, computed one record at a time."""
+    expected: dict[tuple[str, str], dict[str, object]] = {}
+    for route, method, status, d, bytes_in, bytes_out, error in records:
+        key = (route or UNMATCHED, method if method in KNOWN_METHODS else "OTHER")
+        row = expected.setdefault(
+            key, {"buckets": {}, "sum": 0, "max": 0, "failed": 0, "in": 0, "out": 0, "status": {}}
+        )
+        index = bucket_index(d)
+        row["buckets"][index] = row["buckets"].get(index, 0) + 1
+        row["sum"] += max(d, 0)
+        row["max"] = max(row["max"], d)
+        row["failed"] += 1 if (error and status < 500) else 0
+        row["in"] += bytes_in
+        row["out"] += bytes_out
+        cls = status // 100
+        cls = cls if 0 < cls < 6 else 0
+        row["status"][cls] = row["status"].get(cls, 0) + 1
+    return expected
+
+
+@pytest.mark.parametrize("n_routes", [1, 3, 20])
+def test_batched_aggregation_matches_a_per_record_reference(n_routes: int) -> None:
+    rng = random.Random(n_routes)
+    routes_pool = [None, *(f"/r{i}/{{id}}" for i in range(n_routes - 1))]
+    methods = ["GET", "POST", "BREW"]
+    records = []
+    for _ in range(1000):
+        d = rng.choice(
+            [-5, 0, 511, 512, 513, rng.randrange(1, 10**9), 2**41 - 1, 2**41, 2**45]
+            + [int(rng.lognormvariate(14, 1.5)) for _ in range(6)]
+        )
+        records.append(
+            (
+                rng.choice(routes_pool) if n_routes > 1 else "/only",
+                rng.choice(methods) if n_routes > 1 else "GET",
+                rng.choice([200, 200, 200, 201, 304, 404, 500, 99, 1000]),
+                d,
+                rng.randrange(0, 5000),
+                rng.randrange(0, 50000),
+                rng.choice([False, False, True, None, RuntimeError("x")]),
+            )
+        )
+    got: dict[str, dict[str, list[int]]] = {}
+    last = (None, None, new_stats())
+    for start in range(0, len(records), 64):  # batches as a worker flushes them
+        last = aggregate(records[start : start + 64], got, last)
+    expected = _reference(records)
+    assert {(r, m) for r, by in got.items() for m in by} == set(expected)
+    for (route, method), row in expected.items():
+        stats = RouteStats(got[route][method])
+        assert {i: c for i, c in enumerate(stats.counts) if c} == row["buckets"]
+        assert (stats.sum_ns, stats.max_ns) == (row["sum"], row["max"])
+        assert (stats.bytes_in, stats.bytes_out) == (row["in"], row["out"])
+        assert {i: c for i, c in enumerate(stats.status_counts) if c} == row["status"]
+        assert stats.errors == row["failed"] + row["status"].get(5, 0)
+        assert stats.requests == sum(row["buckets"].values())
+
+
+def test_queued_requests_count_before_the_batch_is_aggregated() -> None:
+    metrics = Metrics()
+    rec = metrics.worker(0, "w0")
+    for i in range(BATCH + 5):
+        serve(rec, make_request(route="/q"), duration_ns=10_000 + i)
+        worker = metrics.snapshot()["workers"][0]
+        assert worker["requests"] == i + 1  # exact, queued or aggregated
+    assert len(rec.pending) == 5  # one batch aggregated, five queued
+    assert rec.requests == BATCH + 5 and rec.totals().sum_ns == sum(
+        10_000 + i for i in range(BATCH + 5)
+    )
+
+
+def test_readers_never_count_a_batch_twice_or_miss_it() -> None:
+    """Snapshots racing the worker's flushes only ever see counts go up, exactly."""
+    metrics = Metrics()
+    total = 40 * BATCH
+    ready = threading.Event()
+    seen: list[int] = []
+
+    def worker() -> None:
+        rec = metrics.worker(0, "w0")
+        ready.set()
+        for i in range(total):
+            rec.request_started(make_request(route="/a" if i % 7 else "/b"), 0)
+            rec.request_finished(
+                make_request(route="/a" if i % 7 else "/b"), 200, 0, 1000, 1, 2, False
+            )
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    ready.wait()
+    while thread.is_alive():
+        seen.append(metrics.snapshot()["totals"]["requests"])
+    thread.join()
+    seen.append(metrics.snapshot()["totals"]["requests"])
+    assert seen == sorted(seen)  # a batch counted twice would later drop back
+    assert max(seen) == total == seen[-1]
+
+
+def test_hooks_switch_the_worker_between_inline_queueing_and_calls() -> None:
+    metrics = Metrics()
+    state = WorkerState()
+    rec = metrics.worker(0, "w0", state)
+    assert state.pending is rec.pending  # no hooks: the worker queues inline
+
+    def hook(event: RequestEnd) -> None:
+        pass
+
+    metrics.on_request_end(hook)
+    assert state.pending is None  # hooks: the worker must call request_finished
+    metrics.remove_hook(hook)
+    assert state.pending is rec.pending
+
+
+def test_route_templates_are_interned_so_workers_share_immortal_strings() -> None:
+    import sys
+
+    from barq import Barq
+
+    app = Barq()
+    template = "".join(["/items/", "{item_id}"])  # a fresh, non-interned string
+
+    @app.get(template)
+    def item(item_id: int) -> dict[str, int]:
+        return {"id": item_id}
+
+    (route,) = [r for r in app.routes if getattr(r, "path", None) == template]
+    assert route.path is sys.intern(template)
+
+
+def test_a_flush_between_the_readers_two_copies_is_retried_not_lost() -> None:
+    """Deterministic version of the race above: flush right after stats were copied."""
+    metrics = Metrics()
+    rec = metrics.worker(0, "w0")
+
+    class FlushWhenCopied(list):
+        fired = False
+
+        def copy(self):  # the reader copies pending after the stats: flush in between
+            if not self.fired:
+                self.fired = True
+                rec.flush()
+            return list(self)
+
+    rec.pending = FlushWhenCopied()
+    for _ in range(10):
+        serve(rec, make_request(route="/f"))
+    assert len(rec.pending) == 10
+    assert metrics.snapshot()["totals"]["requests"] == 10
+    assert rec.pending.fired and len(rec.pending) == 0

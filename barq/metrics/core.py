@@ -14,9 +14,9 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol, TypeVar
 
 from barq import __version__
-from barq.metrics.histogram import BUCKET_COUNT, summarize
+from barq.metrics.histogram import summarize
 from barq.metrics.hooks import HookErrorLog, RequestEnd, RequestStart
-from barq.metrics.recorder import WorkerRecorder
+from barq.metrics.recorder import RouteStats, WorkerRecorder
 from barq.runtime import free_threaded_build, gil_enabled
 
 __all__ = ["GAUGE_NAMES", "SCHEMA", "Metrics"]
@@ -47,12 +47,6 @@ class _ServerLike(Protocol):
     config: Any
 
     def gauges(self) -> dict[str, int]: ...
-
-
-def _merge_into(target: list[int], source: Sequence[int]) -> None:
-    for i, value in enumerate(source):
-        if value:
-            target[i] += value
 
 
 def _address(address: object) -> object:
@@ -89,10 +83,15 @@ class Metrics:
             self._started_wall = time.time()
             self._started_mono = time.monotonic()
 
-    def worker(self, index: int, name: str) -> WorkerRecorder:
-        """A new recorder for worker thread ``index`` (called once per thread)."""
+    def worker(self, index: int, name: str, state: Any | None = None) -> WorkerRecorder:
+        """A new recorder for worker thread ``index`` (called once per thread).
+
+        ``state``: an object whose ``current`` / ``busy_since`` attributes the
+        worker keeps up to date (the server passes the worker itself); without
+        it the recorder keeps them, set by ``request_started`` / ``request_finished``.
+        """
         with self._lock:
-            recorder = WorkerRecorder(self, index, name)
+            recorder = WorkerRecorder(self, index, name, state)
             self._recorders.append(recorder)
         return recorder
 
@@ -128,8 +127,7 @@ class Metrics:
     def _push_hooks(self) -> None:
         # Recorders keep their own reference (one attribute load on the hot path).
         for recorder in self._recorders:
-            recorder._start_hooks = self._start_hooks
-            recorder._end_hooks = self._end_hooks
+            recorder.set_hooks(self._start_hooks, self._end_hooks)
 
     # -- snapshot ---------------------------------------------------------------
 
@@ -143,32 +141,29 @@ class Metrics:
             started_mono = self._started_mono
             n_start, n_end = len(self._start_hooks), len(self._end_hooks)
 
-        total_counts = [0] * BUCKET_COUNT
-        total_sum = total_max = 0
-        totals = {"requests": 0, "errors": 0, "bytes_in": 0, "bytes_out": 0}
-        status_total = [0] * 6
+        grand = RouteStats()
         workers: list[dict[str, Any]] = []
-        # (route, method) -> [count, errors, counts, sum_ns, max_ns]
-        routes: dict[tuple[str, str], list[Any]] = {}
+        # (route, method) -> the sum of that pair's RouteStats over all threads
+        routes: dict[tuple[str, str], RouteStats] = {}
         in_flight = 0
 
         for rec in sorted(recorders, key=lambda r: r.index):
-            # Racy reads, on purpose (see recorder.py): copy the mutable parts first.
+            # Racy reads, on purpose (see recorder.py): copies of the lists first.
             current = rec.current
             busy_since = rec.busy_since
-            counts = list(rec.counts)
-            sum_ns, max_ns = rec.sum_ns, rec.max_ns
-            status = list(rec.status_counts)
+            mine = RouteStats()
+            for route, method, stats in rec.route_stats():
+                mine.merge(stats)
+                agg = routes.get((route, method))
+                if agg is None:
+                    agg = routes[(route, method)] = RouteStats()
+                agg.merge(stats)
+            grand.merge(mine.data)
             entry: dict[str, Any] = {
                 "index": rec.index,
                 "name": rec.name,
                 "state": "busy" if current is not None else "idle",
-                "requests": sum(status),
-                "errors": rec.errors,
-                "bytes_in": rec.bytes_in,
-                "bytes_out": rec.bytes_out,
-                "status": _status_dict(status),
-                "latency": summarize(counts, sum_ns, max_ns),
+                **_figures(mine),
                 "current": None,
             }
             if current is not None:
@@ -180,33 +175,14 @@ class Metrics:
                     "elapsed_s": max(0, now_ns - busy_since) / 1e9 if busy_since else 0.0,
                 }
             workers.append(entry)
-            for key in totals:
-                totals[key] += entry[key]
-            for i, value in enumerate(status):
-                status_total[i] += value
-            _merge_into(total_counts, counts)
-            total_sum += sum_ns
-            total_max = max(total_max, max_ns)
 
-            for route, by_method in rec.routes.copy().items():
-                for method, stats in by_method.copy().items():
-                    agg = routes.get((route, method))
-                    if agg is None:
-                        agg = routes[(route, method)] = [0, 0, [0] * BUCKET_COUNT, 0, 0]
-                    route_counts = list(stats.counts)
-                    agg[0] += sum(route_counts)
-                    agg[1] += stats.errors
-                    _merge_into(agg[2], route_counts)
-                    agg[3] += stats.sum_ns
-                    agg[4] = max(agg[4], stats.max_ns)
-
-        route_rows = [
+        route_rows: list[dict[str, Any]] = [
             {
                 "method": method,
                 "route": route,
-                "count": agg[0],
-                "errors": agg[1],
-                "latency": summarize(agg[2], agg[3], agg[4]),
+                "count": agg.requests,
+                "errors": agg.errors,
+                "latency": summarize(agg.counts, agg.sum_ns, agg.max_ns),
             }
             for (route, method), agg in routes.items()
         ]
@@ -228,16 +204,23 @@ class Metrics:
                 },
             },
             "server": _server_section(server, len(recorders), in_flight),
-            "totals": {
-                **totals,
-                "in_flight": in_flight,
-                "status": _status_dict(status_total),
-                "latency": summarize(total_counts, total_sum, total_max),
-            },
+            "totals": {**_figures(grand), "in_flight": in_flight},
             "workers": workers,
             "routes": route_rows,
             "hooks": {"start": n_start, "end": n_end, "errors": self.hook_errors.errors},
         }
+
+
+def _figures(stats: RouteStats) -> dict[str, Any]:
+    """The counters of ``stats`` as snapshot data (per thread and in total)."""
+    return {
+        "requests": stats.requests,
+        "errors": stats.errors,
+        "bytes_in": stats.bytes_in,
+        "bytes_out": stats.bytes_out,
+        "status": _status_dict(stats.status_counts),
+        "latency": summarize(stats.counts, stats.sum_ns, stats.max_ns),
+    }
 
 
 def _status_dict(counts: Sequence[int]) -> dict[str, int]:

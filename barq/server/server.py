@@ -119,14 +119,14 @@ class Server:
             self._close_listeners()
             deadline = time.monotonic() + grace
             while time.monotonic() < deadline:
-                if not reactor.connections and not any(w.busy for w in self.workers):
+                if not reactor.connections and all(w.current is None for w in self.workers):
                     break
                 if self._signal_count > 1:
                     logger.warning("second signal: not waiting for in-flight requests")
                     break
                 time.sleep(0.02)
             else:
-                busy = sum(1 for w in self.workers if w.busy)
+                busy = sum(1 for w in self.workers if w.current is not None)
                 if busy:
                     logger.warning(
                         "graceful shutdown: %d request(s) still running after %.1fs", busy, grace
@@ -217,7 +217,7 @@ class Server:
             "rejected": sum(w.rejected for w in self.workers),
             "timed_out": reactor.timed_out,
             "workers": len(self.workers),
-            "busy_workers": sum(1 for w in self.workers if w.busy),
+            "busy_workers": sum(1 for w in self.workers if w.current is not None),
         }
 
 

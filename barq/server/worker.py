@@ -29,6 +29,8 @@ from barq.http.serializer import (
     error_response,
     response_head,
 )
+from barq.metrics.core import Metrics
+from barq.metrics.recorder import BATCH
 from barq.server.connection import (
     BODY,
     HEADER,
@@ -42,6 +44,8 @@ if TYPE_CHECKING:
     from barq.server.server import Server
 
 __all__ = ["Worker"]
+
+assert BATCH == 64, "respond() inlines WorkerRecorder's batch size as a literal"
 
 logger = logging.getLogger("barq.server")
 access_logger = logging.getLogger("barq.access")
@@ -63,7 +67,14 @@ class Worker:
         self.server = server
         self.index = index
         self.name = f"barq-worker-{index}"
-        self.busy = False
+        # What this worker is doing (read by gauges, shutdown and metrics):
+        # the request it is serving, or None, and since when (perf_counter_ns).
+        self.current: HTTPRequest | None = None
+        self.busy_since = 0
+        # Metrics (see barq.metrics.recorder.WorkerState): the recorder, and the
+        # list finished requests are queued on (None: call the recorder instead).
+        self.recorder: Any = None
+        self.pending: list[tuple[Any, ...]] | None = None
         self.rejected = 0  # requests refused by the parser (4xx/5xx before the app)
         # The configuration is frozen: read what every request needs once.
         self.config = server.config
@@ -81,7 +92,13 @@ class Worker:
         server = self.server
         reactor = server.reactor
         metrics = server.config.metrics
-        self.recorder = metrics.worker(self.index, self.name) if metrics is not None else None
+        if isinstance(metrics, Metrics):
+            # Barq's own recorder reads current/busy_since from this worker and
+            # sets self.pending (see respond()).
+            self.recorder = metrics.worker(self.index, self.name, self)
+        elif metrics is not None:
+            # Any other sink: its recorder gets request_started/request_finished calls.
+            self.recorder = _Calls(metrics.worker(self.index, self.name))
         poll = reactor.ready_set.poll
         connections = reactor.connections
         stop_fd = reactor.stop_fd
@@ -134,11 +151,10 @@ class Worker:
                 if request is None:
                     break
                 conn.requests += 1
-                self.busy = True
                 try:
                     keep = self.respond(conn, request, len(data))
                 finally:
-                    self.busy = False
+                    self.current = None
                 data = b""
                 if not keep or self.server.reactor.draining:
                     reactor.close(conn)
@@ -185,10 +201,11 @@ class Worker:
     def respond(self, conn: Connection, request: HTTPRequest, bytes_in: int) -> bool:
         """Run the application and write its response; True to keep the connection."""
         server = self.server
-        recorder = self.recorder
-        start = time.perf_counter_ns()
-        if recorder is not None:
-            recorder.request_started(request, start)
+        pending = self.pending
+        start = self.busy_since = time.perf_counter_ns()
+        self.current = request  # after busy_since: readers never see a stale start
+        if pending is None and self.recorder is not None:
+            self.recorder.request_started(request, start)
         error = False
         try:
             response = server.app(request)
@@ -219,8 +236,18 @@ class Worker:
             if callback is not None:
                 _run_callback(callback)
         end = time.perf_counter_ns()
-        if recorder is not None:
-            recorder.request_finished(request, status, start, end, bytes_in, bytes_out, error)
+        if pending is not None:
+            # WorkerRecorder.request_finished() inline: one tuple queued per
+            # request (this worker keeps ``current`` itself); 64 is its BATCH.
+            pending.append(
+                (request.route, request.method, status, end - start, bytes_in, bytes_out, error)
+            )
+            if len(pending) >= 64:
+                recorder = self.recorder
+                if recorder is not None:  # unset only by benchmarks switching metrics off
+                    recorder.flush()
+        elif self.recorder is not None:
+            self.recorder.request_finished(request, status, start, end, bytes_in, bytes_out, error)
         if self.access_log and access_logger.isEnabledFor(logging.INFO):
             access_logger.info(
                 '%s - "%s %s HTTP/%s" %d %.1fms',
@@ -394,6 +421,14 @@ class Worker:
             return len(head) + sent, keep, response.status, sent != count
         finally:
             os.close(fd)
+
+
+class _Calls:
+    """Adapts a recorder that only has ``request_started``/``request_finished``."""
+
+    def __init__(self, recorder: Any) -> None:
+        self.request_started = recorder.request_started
+        self.request_finished = recorder.request_finished
 
 
 def _close_stream(stream: Any) -> None:
