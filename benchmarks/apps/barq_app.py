@@ -93,13 +93,55 @@ def main() -> None:
     from barq.server import serve
 
     args = parse_serve_args("Barq benchmark contender")
+    mode = os.environ.get("BARQ_BENCH_METRICS", "0")
+    if mode == "toggle":
+        _serve_with_metrics_toggle(args)
+        return
     options: dict[str, Any] = {}
-    if os.environ.get("BARQ_BENCH_METRICS") == "1":
+    if mode == "1":
         # Per-thread metrics recording on (as `barq dev` does), for the overhead check.
         from barq.metrics import Metrics
 
         options["metrics"] = Metrics()
     serve(app, host=args.host, port=args.port, threads=args.threads, **options)
+
+
+def _serve_with_metrics_toggle(args: Any) -> None:
+    """Serve with metrics, switched off by SIGUSR2 and back on by SIGUSR1.
+
+    For ``benchmarks.metrics_overhead``: comparing on and off inside one process
+    removes the process-to-process spread (memory layout, hash seeds) that is
+    larger than the effect being measured. A worker records exactly when its
+    ``recorder`` and ``pending`` are set; with both unset the hot path is the one
+    ``metrics=None`` runs.
+    """
+    import signal
+
+    from barq.metrics import Metrics
+    from barq.server import Server, ServerConfig
+
+    server = Server(
+        app,
+        ServerConfig().with_options(
+            host=args.host, port=args.port, threads=args.threads, metrics=Metrics()
+        ),
+    )
+    saved: dict[int, Any] = {}
+
+    def switch(signum: int, frame: Any) -> None:
+        for worker in server.workers:
+            if worker.recorder is not None:
+                saved[worker.index] = worker.recorder
+            recorder = saved.get(worker.index)
+            if signum == signal.SIGUSR1 and recorder is not None:
+                worker.recorder = recorder
+                worker.pending = recorder.pending  # as the recorder sets it (no hooks)
+            else:
+                worker.pending = worker.recorder = None
+
+    signal.signal(signal.SIGUSR1, switch)
+    signal.signal(signal.SIGUSR2, switch)
+    server.serve_forever()
 
 
 if __name__ == "__main__":
