@@ -1,9 +1,10 @@
 """How much throughput does per-thread metrics recording cost?
 
-Runs the small-JSON scenario of the server issue (wrk, 100 connections) against
-the Barq contender with metrics switched on and off *inside the same server
-process* (``BARQ_BENCH_METRICS=toggle``: SIGUSR2 turns recording off, SIGUSR1
-back on), alternating the order every pair, in several fresh processes.
+Runs the small-JSON scenario of the server issue (wrk, 100 connections; another
+with ``--scenario``) against the Barq contender with metrics switched on and off
+*inside the same server process* (``BARQ_BENCH_METRICS=toggle``: SIGUSR2 turns
+recording off, SIGUSR1 back on), alternating the order every pair, in several
+fresh processes.
 
 Why inside one process: two server processes with identical code differ by
 5-10 % in CPU per request on this kind of machine (memory layout, hash seeds,
@@ -19,6 +20,7 @@ is a loss of at most 5 %: PASS when the mean CPU loss is at most 5 %.
 
     python -m benchmarks.metrics_overhead [--python .venv-ft/bin/python]
         [--processes 3] [--pairs 8] [--duration 2] [--connections 100] [--threads 2]
+        [--scenario small-json]
 """
 
 from __future__ import annotations
@@ -66,7 +68,7 @@ def _measure(
     server: ServerProcess, args: argparse.Namespace, wrk: str
 ) -> tuple[float, float, float]:
     """(requests/s, p99 ms, server CPU microseconds per request) of one run."""
-    scenario = get_scenarios(["small-json"])[0]
+    scenario = get_scenarios([args.scenario])[0]
     cpu_before = _cpu_seconds(server.pid)
     result = run_wrk(
         wrk,
@@ -97,6 +99,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pairs", type=int, default=8, help="on/off pairs per process")
     parser.add_argument("--duration", type=float, default=2.0, help="seconds per wrk run")
     parser.add_argument("--connections", type=int, default=100)
+    parser.add_argument(
+        "--scenario", default="small-json", help="benchmark scenario (paths: 50 routes)"
+    )
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args(argv)
@@ -104,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     if wrk is None:
         print("wrk is not installed (apt-get install wrk)", file=sys.stderr)
         return 2
-    scenario = get_scenarios(["small-json"])[0]
+    scenario = get_scenarios([args.scenario])[0]
     runs: list[dict[str, object]] = []
     cpu_losses: list[float] = []
     rps_losses: list[float] = []
@@ -149,7 +154,8 @@ def main(argv: list[str] | None = None) -> int:
     verdict = "PASS" if cpu_loss <= TARGET_LOSS else "FAIL"
     rps_median_loss = statistics.median(rps_losses)
     print(f"\n{len(cpu_losses)} on/off pairs in {args.processes} processes "
-          f"({args.threads} worker threads, {args.connections} connections)")  # fmt: skip
+          f"({args.scenario}, {args.threads} worker threads, "
+          f"{args.connections} connections)")  # fmt: skip
     print(f"requests/s (median): off {rps_off:.0f}, on {rps_on:.0f}; per-pair loss "
           f"{rps_loss * 100:.1f}% ± {rps_ci * 100:.1f}% "
           f"(median {rps_median_loss * 100:.1f}%)")  # fmt: skip
@@ -164,6 +170,7 @@ def main(argv: list[str] | None = None) -> int:
             "median_cpu_us": {"off": cpu_off, "on": cpu_on},
             "median_rps": {"off": rps_off, "on": rps_on},
             "python": args.python, "threads": args.threads, "connections": args.connections,
+            "scenario": args.scenario,
         }, indent=2))  # fmt: skip
     return 0 if verdict == "PASS" else 1
 

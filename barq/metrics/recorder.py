@@ -23,11 +23,9 @@ import time
 from bisect import bisect_left
 from collections import Counter
 from collections.abc import Callable
-from itertools import compress, repeat
-from operator import eq
 from typing import TYPE_CHECKING, Any
 
-from barq.metrics.histogram import BUCKET_COUNT, OVERFLOW_INDEX
+from barq.metrics.histogram import BUCKET_COUNT, MAX_EXP, MIN_EXP, OVERFLOW_INDEX, SUB_BITS
 from barq.metrics.hooks import RequestEnd, RequestStart
 
 if TYPE_CHECKING:
@@ -61,6 +59,11 @@ BYTES_IN = FAILED + 1  # 1029
 BYTES_OUT = BYTES_IN + 1  # 1030
 STATUS = BYTES_OUT + 1  # 1031..1036: responses by class: other, 1xx, 2xx, 3xx, 4xx, 5xx
 STATS_SIZE = STATUS + 6
+# _aggregate_each() and _add_histogram() write these as literals; keep them in step.
+assert (MIN_EXP, MAX_EXP, SUB_BITS, OVERFLOW_INDEX) == (9, 41, 5, 1025), "update the literals"
+assert (SUM_NS, MAX_NS, FAILED, BYTES_IN, BYTES_OUT, STATUS) == (
+    1026, 1027, 1028, 1029, 1030, 1031
+), "update the literals"  # fmt: skip
 
 
 def new_stats() -> list[int]:
@@ -424,44 +427,67 @@ def aggregate(
 ) -> tuple[object, object, list[int]]:
     """Add ``records`` (``WorkerRecorder.pending`` tuples) into ``routes``.
 
-    Column-wise: the batch is transposed with ``zip`` and each figure is
-    computed by builtins over a whole column (``sum``, ``max``, ``tuple.count``,
-    ``sorted`` + ``bisect`` for the histogram), so the interpreter runs a few
-    dozen bytecodes per batch and per latency bucket rather than per request.
-    A batch mixing routes is grouped by (route, method) first. ``last`` is
-    ``(route, method, stats)`` of the previous batch; the new one is returned.
+    A batch of one (route, method) — the usual case for a busy endpoint — is
+    added column-wise: transposed with ``zip``, each figure computed by builtins
+    over a whole column (``sum``, ``max``, ``tuple.count``, ``sorted`` +
+    ``bisect`` for the histogram), so the interpreter runs a few dozen bytecodes
+    per batch and per latency bucket rather than per request. A batch mixing
+    routes is added record by record. ``last`` is ``(route, method, stats)`` of
+    the previous batch; the new one is returned.
     """
     if not records:
         return last
+    if records[0][0] is not records[-1][0]:  # mixed routes for sure: skip the columns
+        return _aggregate_each(records, routes, last)
     columns = list(zip(*records, strict=True))
     route_col, method_col = columns[0], columns[1]
     count = len(route_col)
     route, method = route_col[0], method_col[0]
-    if route_col.count(route) == count and method_col.count(method) == count:
-        groups: Any = (((route, method), columns),)
+    if route_col.count(route) != count or method_col.count(method) != count:
+        # Several routes in one batch: columns would hold a handful of values
+        # each, and adding record by record is cheaper (measured from 3 routes on).
+        return _aggregate_each(records, routes, last)
+    if last[0] is route and last[1] is method:
+        stats = last[2]
     else:
-        keys = list(zip(route_col, method_col, strict=True))
-        distinct = dict.fromkeys(keys)  # in order of first appearance
-        if len(distinct) <= 8:
-            # One pass of builtins per key: select its records with a mask.
-            groups = [
-                (key, list(zip(*compress(records, map(eq, keys, repeat(key))), strict=True)))
-                for key in distinct
-            ]
-        else:
-            by_key: dict[tuple[Any, Any], list[tuple[Any, ...]]] = {}
-            setdefault = by_key.setdefault
-            for key, record in zip(keys, records, strict=True):
-                setdefault(key, []).append(record)
-            groups = [(key, list(zip(*group, strict=True))) for key, group in by_key.items()]
-    for (route, method), group_columns in groups:
-        if last[0] is route and last[1] is method:
-            stats = last[2]
-        else:
-            stats = _stats_for(routes, route, method)
-            last = (route, method, stats)
-        _add_columns(stats, *group_columns[2:])
+        stats = _stats_for(routes, route, method)
+        last = (route, method, stats)
+    _add_columns(stats, *columns[2:])
     return last
+
+
+def _aggregate_each(
+    records: list[tuple[Any, ...]],
+    routes: dict[str, dict[str, list[int]]],
+    last: tuple[object, object, list[int]],
+) -> tuple[object, object, list[int]]:
+    """:func:`aggregate` one record at a time (for batches spread over many routes)."""
+    last_route, last_method, stats = last
+    for route, method, status, d, bytes_in, bytes_out, error in records:
+        if route is not last_route or method is not last_method:
+            stats = _stats_for(routes, route, method)
+            last_route, last_method = route, method
+        # As histogram.bucket_index, with its constants written out.
+        if d < 512:  # 1 << MIN_EXP
+            i = 0
+            d = max(d, 0)
+        else:
+            e = d.bit_length()
+            # MAX_EXP, OVERFLOW_INDEX; MIN_EXP + 1, SUB_BITS, SUB_BITS + 1, SUB_BUCKETS - 1
+            i = 1025 if e > 41 else ((e - 10) << 5) + ((d >> (e - 6)) & 31) + 1
+        # The stats offsets as literals too: literal ints are immortal, module
+        # globals are shared objects whose refcounts workers would contend on.
+        stats[i] += 1
+        stats[1026] += d  # SUM_NS
+        if d > stats[1027]:  # MAX_NS
+            stats[1027] = d
+        if error and status < 500:
+            stats[1028] += 1  # FAILED
+        stats[1029] += bytes_in  # BYTES_IN
+        stats[1030] += bytes_out  # BYTES_OUT
+        cls = status // 100
+        stats[1031 + cls if 0 < cls < 6 else 1031] += 1  # STATUS
+    return last_route, last_method, stats
 
 
 def _add_columns(
