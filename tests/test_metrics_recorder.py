@@ -357,3 +357,15 @@ def test_a_flush_between_the_readers_two_copies_is_retried_not_lost() -> None:
     assert len(rec.pending) == 10
     assert metrics.snapshot()["totals"]["requests"] == 10
     assert rec.pending.fired and len(rec.pending) == 0
+
+
+def test_a_worker_stuck_mid_flush_delays_a_snapshot_briefly_never_hangs_it() -> None:
+    import time
+
+    metrics = Metrics()
+    rec = metrics.worker(0, "w0")
+    serve(rec, make_request(route="/s"))
+    rec.flushes += 1  # as if the worker were descheduled inside flush()
+    started = time.monotonic()
+    assert metrics.snapshot()["totals"]["requests"] == 1
+    assert time.monotonic() - started < 2.0

@@ -184,3 +184,56 @@ def test_stats_server_refuses_non_loopback_unless_allowed(tmp_path, monkeypatch)
         assert fetch(("127.0.0.1", stats.port), "/healthz") == (200, b"ok\n")
     finally:
         stats.stop()
+
+
+def test_inline_queueing_without_hooks_and_hooks_added_while_serving() -> None:
+    """No hooks: workers queue tuples inline (the fast path); hooks switch them to calls."""
+    metrics = Metrics()
+    server = Server(app, ServerConfig(host="127.0.0.1", port=0, threads=3, metrics=metrics))
+    server.start()
+    try:
+        address = server.addresses[0]
+        paths = ["/items/1", "/missing/x", "/items/2"]
+        total = CLIENTS * PER_CLIENT
+
+        def settled(expected: int) -> dict:
+            deadline = time.monotonic() + 5
+            snap = metrics.snapshot()
+            while snap["totals"]["requests"] < expected and time.monotonic() < deadline:
+                time.sleep(0.01)
+                snap = metrics.snapshot()
+            return snap
+
+        statuses = hammer(address, paths)
+        recorders = {r.index: r for r in metrics.recorders}
+        assert all(w.pending is recorders[w.index].pending for w in server.workers)
+        snap = settled(total)
+        assert sum(w["requests"] for w in snap["workers"]) == total == snap["totals"]["requests"]
+        assert snap["totals"]["status"]["2xx"] == statuses.count(200)
+        assert snap["totals"]["latency"]["count"] == total
+
+        events: list[RequestEnd] = []
+        lock = threading.Lock()
+
+        def collect(event: RequestEnd) -> None:
+            with lock:
+                events.append(event)
+
+        metrics.on_request_end(collect)
+        assert all(w.pending is None for w in server.workers)
+        hammer(address, paths)
+        snap = settled(2 * total)
+        assert snap["totals"]["requests"] == 2 * total
+        deadline = time.monotonic() + 5
+        while len(events) < total and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(events) == total
+
+        metrics.remove_hook(collect)
+        assert all(w.pending is recorders[w.index].pending for w in server.workers)
+        hammer(address, paths)
+        snap = settled(3 * total)
+        assert snap["totals"]["requests"] == 3 * total
+        assert len(events) == total
+    finally:
+        server.stop()

@@ -97,8 +97,9 @@ class Worker:
             # sets self.pending (see respond()).
             self.recorder = metrics.worker(self.index, self.name, self)
         elif metrics is not None:
-            # Any other sink: its recorder gets request_started/request_finished calls.
-            self.recorder = _Calls(metrics.worker(self.index, self.name))
+            # Any other sink: pending stays None, so its recorder gets
+            # request_started/request_finished calls.
+            self.recorder = metrics.worker(self.index, self.name)
         poll = reactor.ready_set.poll
         connections = reactor.connections
         stop_fd = reactor.stop_fd
@@ -421,14 +422,6 @@ class Worker:
             return len(head) + sent, keep, response.status, sent != count
         finally:
             os.close(fd)
-
-
-class _Calls:
-    """Adapts a recorder that only has ``request_started``/``request_finished``."""
-
-    def __init__(self, recorder: Any) -> None:
-        self.request_started = recorder.request_started
-        self.request_finished = recorder.request_finished
 
 
 def _close_stream(stream: Any) -> None:
