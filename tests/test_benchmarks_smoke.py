@@ -216,3 +216,36 @@ def test_ratios_scaling_points_and_option_errors(capsys: pytest.CaptureFixture[s
             parse_args(bad)
         assert exc.value.code == 2
     assert "unknown contender" in capsys.readouterr().err
+
+
+@needs_wrk
+def test_metrics_overhead_check_toggles_recording_in_one_server(tmp_path: Path) -> None:
+    out = tmp_path / "overhead.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.metrics_overhead", "--python", sys.executable,
+         "--processes", "1", "--pairs", "1", "--duration", "1", "--connections", "16",
+         "--json", str(out)],
+        cwd=REPO, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    # One pair on a shared machine can land either side of 5 %: PASS (0) or FAIL (1).
+    assert proc.returncode in (0, 1), proc.stdout + proc.stderr
+    assert "server CPU per request" in proc.stdout
+    result = json.loads(out.read_text())
+    assert sorted(run["metrics"] for run in result["runs"]) == [False, True]
+    assert all(run["rps"] > 0 and run["cpu_us"] > 0 for run in result["runs"])
+    assert len(result["cpu_losses"]) == 1 and result["scenario"] == "small-json"
+    # The server ran in its own session under the check; nothing may outlive it.
+    assert not _processes_with_env("BARQ_BENCH_METRICS=toggle")
+
+
+def _processes_with_env(needle: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                environ = (entry / "environ").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if needle.encode() in environ and not _gone(int(entry.name)):
+                found.append(int(entry.name))
+    return found
