@@ -86,9 +86,11 @@ class Metrics:
     def worker(self, index: int, name: str, state: Any | None = None) -> WorkerRecorder:
         """A new recorder for worker thread ``index`` (called once per thread).
 
-        ``state``: an object whose ``current`` / ``busy_since`` attributes the
-        worker keeps up to date (the server passes the worker itself); without
-        it the recorder keeps them, set by ``request_started`` / ``request_finished``.
+        ``state``: the worker's own state object (the server passes the worker
+        itself), see :class:`barq.metrics.recorder.WorkerState`: it keeps
+        ``current`` / ``busy_since`` up to date and queues finished requests on
+        the list the recorder sets as its ``pending``. Without it the recorder
+        keeps a state of its own, fed by ``request_started`` / ``request_finished``.
         """
         with self._lock:
             recorder = WorkerRecorder(self, index, name, state)
@@ -125,7 +127,8 @@ class Metrics:
             self._push_hooks()
 
     def _push_hooks(self) -> None:
-        # Recorders keep their own reference (one attribute load on the hot path).
+        # Recorders keep their own copies, and tell their worker whether it must
+        # call them (hooks) or may queue requests inline.
         for recorder in self._recorders:
             recorder.set_hooks(self._start_hooks, self._end_hooks)
 

@@ -33,11 +33,14 @@ if TYPE_CHECKING:
     from barq.metrics.core import Metrics
 
 __all__ = [
+    "BATCH",
     "KNOWN_METHODS",
     "MAX_ROUTES_PER_THREAD",
     "UNMATCHED",
     "RouteStats",
     "WorkerRecorder",
+    "WorkerState",
+    "aggregate",
     "new_stats",
 ]
 
@@ -77,7 +80,10 @@ def new_stats() -> list[int]:
 
 
 class RouteStats:
-    """Read-only view of a stats list (see :func:`new_stats`), for snapshots."""
+    """Named accessors over a stats list (see :func:`new_stats`), for readers.
+
+    Snapshots sum per-thread and per-route lists into these with :meth:`merge`.
+    """
 
     __slots__ = ("data",)
 

@@ -93,17 +93,10 @@ def main() -> None:
     from barq.server import serve
 
     args = parse_serve_args("Barq benchmark contender")
-    mode = os.environ.get("BARQ_BENCH_METRICS", "0")
-    if mode == "toggle":
+    if os.environ.get("BARQ_BENCH_METRICS") == "toggle":
         _serve_with_metrics_toggle(args)
         return
-    options: dict[str, Any] = {}
-    if mode == "1":
-        # Per-thread metrics recording on (as `barq dev` does), for the overhead check.
-        from barq.metrics import Metrics
-
-        options["metrics"] = Metrics()
-    serve(app, host=args.host, port=args.port, threads=args.threads, **options)
+    serve(app, host=args.host, port=args.port, threads=args.threads)
 
 
 def _serve_with_metrics_toggle(args: Any) -> None:
