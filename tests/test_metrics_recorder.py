@@ -127,7 +127,7 @@ def test_hot_path_bucket_matches_reference_and_percentiles_are_precise() -> None
     for d in durations:
         serve(rec, make_request(route="/r"), duration_ns=d)
     for d in durations[:200]:
-        assert rec.counts[bucket_index(d)] > 0
+        assert rec.totals().counts[bucket_index(d)] > 0
     snap = metrics.snapshot()
     latency = snap["totals"]["latency"]
     ordered = sorted(durations)
@@ -193,7 +193,7 @@ def test_hooks_receive_events_and_failures_never_break_requests(caplog) -> None:
     assert first.duration_ns == 2_500_000 and first.duration_s == 0.0025
     assert (first.bytes_in, first.bytes_out) == (100, 250)
     assert ends[1].route == UNMATCHED
-    assert rec.requests == 2
+    assert rec.totals().requests == 2
     snap = metrics.snapshot()
     assert snap["hooks"] == {"start": 1, "end": 2, "errors": 2}
     assert "statsd is down" in caplog.text
@@ -274,7 +274,7 @@ def test_queued_requests_count_before_the_batch_is_aggregated() -> None:
         worker = metrics.snapshot()["workers"][0]
         assert worker["requests"] == i + 1  # exact, queued or aggregated
     assert len(rec.pending) == 5  # one batch aggregated, five queued
-    assert rec.requests == BATCH + 5 and rec.totals().sum_ns == sum(
+    assert rec.totals().requests == BATCH + 5 and rec.totals().sum_ns == sum(
         10_000 + i for i in range(BATCH + 5)
     )
 

@@ -188,12 +188,10 @@ class WorkerRecorder:
     sets ``state.pending`` to None instead, and the worker calls
     :meth:`request_started` / :meth:`request_finished`, which run them.
 
-    Public read-only attributes: ``index``, ``name``, ``requests``, ``errors``
-    (application exceptions, failed writes and 5xx responses), ``bytes_in``,
-    ``bytes_out``, ``status_counts`` (index 1-5 = 1xx-5xx, 0 = anything else),
-    ``counts``/``sum_ns``/``max_ns`` (latency histogram), ``current`` (the request
-    being served, or None) and ``busy_since`` (its ``perf_counter_ns`` start; stale
-    while ``current`` is None).
+    Read it with :meth:`totals` (this thread's figures as a :class:`RouteStats`),
+    :meth:`route_stats` (per route and method), ``current`` (the request being
+    served, or None) and ``busy_since`` (its ``perf_counter_ns`` start; stale
+    while ``current`` is None); ``index`` and ``name`` identify the thread.
     """
 
     __slots__ = (
@@ -335,51 +333,12 @@ class WorkerRecorder:
         return copied
 
     def totals(self) -> RouteStats:
-        """This thread's figures: the sum of its per-route stats."""
+        """This thread's figures (requests, errors, bytes, status classes, latency
+        histogram): the sum of its per-route stats, queued requests included."""
         total = RouteStats()
         for _route, _method, stats in self.route_stats():
             total.merge(stats)
         return total
-
-    @property
-    def counts(self) -> list[int]:
-        """Latency histogram of every request finished on this thread."""
-        return self.totals().counts
-
-    @property
-    def sum_ns(self) -> int:
-        """Total latency of every request finished on this thread."""
-        return self.totals().sum_ns
-
-    @property
-    def max_ns(self) -> int:
-        """Slowest request finished on this thread."""
-        return self.totals().max_ns
-
-    @property
-    def errors(self) -> int:
-        """Failed requests on this thread (5xx, application errors, failed writes)."""
-        return self.totals().errors
-
-    @property
-    def requests(self) -> int:
-        """Requests finished on this thread."""
-        return self.totals().requests
-
-    @property
-    def status_counts(self) -> list[int]:
-        """Responses by status class: index 1-5 = 1xx-5xx, 0 = anything else."""
-        return self.totals().status_counts
-
-    @property
-    def bytes_in(self) -> int:
-        """Request bytes read on this thread."""
-        return self.totals().bytes_in
-
-    @property
-    def bytes_out(self) -> int:
-        """Response bytes written on this thread."""
-        return self.totals().bytes_out
 
     # -- hooks -----------------------------------------------------------------
 
@@ -427,7 +386,7 @@ class WorkerRecorder:
 
     def __repr__(self) -> str:
         state = "busy" if self.current is not None else "idle"
-        return f"<WorkerRecorder {self.name} {state} requests={self.requests}>"
+        return f"<WorkerRecorder {self.name} {state} requests={self.totals().requests}>"
 
 
 def aggregate(
