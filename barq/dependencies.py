@@ -150,6 +150,16 @@ def _validate(field: ParamField, value: Any, errors: list[dict[str, Any]], loc: 
         return None
 
 
+def _absent(
+    field: ParamField, where: str, errors: list[dict[str, Any]], kwargs: dict[str, Any]
+) -> None:
+    """A parameter the request lacks: a "missing" error, or its default."""
+    if field.required:
+        errors.append(_missing(where, field.alias))
+    else:
+        kwargs[field.name] = field.get_default()
+
+
 def _solve_fields(plan: CallPlan, ctx: RequestContext, kwargs: dict[str, Any]) -> None:
     errors = ctx.errors
     if plan.path:
@@ -169,19 +179,13 @@ def _solve_fields(plan: CallPlan, ctx: RequestContext, kwargs: dict[str, Any]) -
             if f.is_sequence:
                 values = query.getlist(f.alias)
                 if not values:
-                    if f.required:
-                        errors.append(_missing("query", f.alias))
-                    else:
-                        kwargs[f.name] = f.get_default()
+                    _absent(f, "query", errors, kwargs)
                     continue
                 kwargs[f.name] = _validate(f, values, errors, ("query", f.alias))
                 continue
             raw_value = query.get(f.alias, _MISSING)
             if raw_value is _MISSING:
-                if f.required:
-                    errors.append(_missing("query", f.alias))
-                else:
-                    kwargs[f.name] = f.get_default()
+                _absent(f, "query", errors, kwargs)
                 continue
             kwargs[f.name] = _validate(f, raw_value, errors, ("query", f.alias))
     if plan.header:
@@ -189,10 +193,7 @@ def _solve_fields(plan: CallPlan, ctx: RequestContext, kwargs: dict[str, Any]) -
         for f in plan.header:
             header_values = headers.get(f.alias)
             if not header_values:
-                if f.required:
-                    errors.append(_missing("header", f.alias))
-                else:
-                    kwargs[f.name] = f.get_default()
+                _absent(f, "header", errors, kwargs)
                 continue
             value = header_values if f.is_sequence else header_values[0]
             kwargs[f.name] = _validate(f, value, errors, ("header", f.alias))
@@ -201,10 +202,7 @@ def _solve_fields(plan: CallPlan, ctx: RequestContext, kwargs: dict[str, Any]) -
         for f in plan.cookie:
             raw_value = cookies.get(f.alias, _MISSING)
             if raw_value is _MISSING:
-                if f.required:
-                    errors.append(_missing("cookie", f.alias))
-                else:
-                    kwargs[f.name] = f.get_default()
+                _absent(f, "cookie", errors, kwargs)
                 continue
             kwargs[f.name] = _validate(f, raw_value, errors, ("cookie", f.alias))
     if plan.body:
