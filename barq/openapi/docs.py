@@ -25,6 +25,7 @@ import html
 import json
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -126,9 +127,12 @@ def swagger_ui_html(
 """
 
 
-def _has_get_route(app: Barq, path: str) -> bool:
+def _add_get_route(app: Barq, path: str, endpoint: Callable[..., Any], name: str) -> None:
+    """Add a GET route left out of the schema, unless the app already has one there."""
     match = app.router.tree.match("GET", path)
-    return match is not None and match.route is not None and match.route.path == path
+    if match is not None and match.route is not None and match.route.path == path:
+        return
+    app.router.add_api_route(path, endpoint, methods=["GET"], include_in_schema=False, name=name)
 
 
 def add_docs_routes(app: Barq) -> None:
@@ -143,14 +147,7 @@ def add_docs_routes(app: Barq) -> None:
             cached.append(JSONResponse(app.openapi()).body)
         return Response(cached[0], media_type="application/json")
 
-    if not _has_get_route(app, openapi_url):
-        app.router.add_api_route(
-            openapi_url,
-            openapi_document,
-            methods=["GET"],
-            include_in_schema=False,
-            name="openapi",
-        )
+    _add_get_route(app, openapi_url, openapi_document, "openapi")
     docs_url = app.docs_url
     if not docs_url:
         return
@@ -167,10 +164,7 @@ def add_docs_routes(app: Barq) -> None:
     def swagger_ui() -> HTMLResponse:
         return HTMLResponse(page)
 
-    if not _has_get_route(app, docs_url):
-        app.router.add_api_route(
-            docs_url, swagger_ui, methods=["GET"], include_in_schema=False, name="swagger_ui"
-        )
+    _add_get_route(app, docs_url, swagger_ui, "swagger_ui")
     if found is None:
         return
     directory = found[0]
@@ -182,12 +176,4 @@ def add_docs_routes(app: Barq) -> None:
             return JSONResponse({"detail": "Not Found"}, status_code=404)
         return FileResponse(path, headers={"cache-control": "public, max-age=3600"})
 
-    asset_route = static_url + "/{name}"
-    if not _has_get_route(app, asset_route):
-        app.router.add_api_route(
-            asset_route,
-            swagger_asset,
-            methods=["GET"],
-            include_in_schema=False,
-            name="swagger_ui_asset",
-        )
+    _add_get_route(app, static_url + "/{name}", swagger_asset, "swagger_ui_asset")
