@@ -28,28 +28,55 @@ Public names:
 - :class:`State`, :class:`Headers`, :class:`QueryParams`, :class:`URL`.
 - :class:`~barq.middleware.Middleware`, :class:`~barq.middleware.BaseHTTPMiddleware`,
   :class:`~barq.middleware.CORSMiddleware`, :class:`~barq.middleware.GZipMiddleware`.
+
+The names are loaded lazily (on first use): ``import barq.http`` or
+``import barq.server`` loads only that layer, not the framework and Pydantic.
 """
 
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
 from barq._version import __version__
-from barq.app import Barq
-from barq.background import BackgroundTask, BackgroundTasks
-from barq.datastructures import URL, Headers, QueryParams, State
-from barq.exceptions import HTTPException, RequestValidationError, ResponseValidationError
-from barq.forms import File, Form, UploadFile
-from barq.middleware import BaseHTTPMiddleware, CORSMiddleware, GZipMiddleware, Middleware
-from barq.params import Body, Cookie, Depends, Header, Path, Query
-from barq.requests import Request
-from barq.responses import (
-    FileResponse,
-    HTMLResponse,
-    JSONResponse,
-    PlainTextResponse,
-    RedirectResponse,
-    Response,
-    StreamingResponse,
-)
-from barq.routing import APIRouter, Router
-from barq.staticfiles import StaticFiles
+
+#: public name -> the module defining it
+_EXPORTS: dict[str, str] = {
+    "APIRouter": "barq.routing",
+    "BackgroundTask": "barq.background",
+    "BackgroundTasks": "barq.background",
+    "Barq": "barq.app",
+    "BaseHTTPMiddleware": "barq.middleware.base",
+    "Body": "barq.params",
+    "CORSMiddleware": "barq.middleware.cors",
+    "Cookie": "barq.params",
+    "Depends": "barq.params",
+    "File": "barq.params",
+    "FileResponse": "barq.files",
+    "Form": "barq.params",
+    "GZipMiddleware": "barq.middleware.gzip",
+    "HTMLResponse": "barq.responses",
+    "HTTPException": "barq.exceptions",
+    "Header": "barq.params",
+    "Headers": "barq.datastructures",
+    "JSONResponse": "barq.responses",
+    "Middleware": "barq.middleware.base",
+    "Path": "barq.params",
+    "PlainTextResponse": "barq.responses",
+    "Query": "barq.params",
+    "QueryParams": "barq.datastructures",
+    "RedirectResponse": "barq.responses",
+    "Request": "barq.requests",
+    "RequestValidationError": "barq.exceptions",
+    "Response": "barq.responses",
+    "ResponseValidationError": "barq.exceptions",
+    "Router": "barq.routing",
+    "State": "barq.datastructures",
+    "StaticFiles": "barq.staticfiles",
+    "StreamingResponse": "barq.streaming",
+    "URL": "barq.datastructures",
+    "UploadFile": "barq.datastructures",
+}
 
 __all__ = [
     "URL",
@@ -88,3 +115,37 @@ __all__ = [
     "UploadFile",
     "__version__",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'barq' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+if TYPE_CHECKING:
+    from barq.app import Barq
+    from barq.background import BackgroundTask, BackgroundTasks
+    from barq.datastructures import URL, Headers, QueryParams, State, UploadFile
+    from barq.exceptions import HTTPException, RequestValidationError, ResponseValidationError
+    from barq.files import FileResponse
+    from barq.middleware import BaseHTTPMiddleware, CORSMiddleware, GZipMiddleware, Middleware
+    from barq.params import Body, Cookie, Depends, File, Form, Header, Path, Query
+    from barq.requests import Request
+    from barq.responses import (
+        HTMLResponse,
+        JSONResponse,
+        PlainTextResponse,
+        RedirectResponse,
+        Response,
+    )
+    from barq.routing import APIRouter, Router
+    from barq.staticfiles import StaticFiles
+    from barq.streaming import StreamingResponse

@@ -2,8 +2,16 @@
 
 A ``Barq`` instance *is* a server application: ``app(request: HTTPRequest) ->
 HTTPResponse``, plus ``startup()``/``shutdown()`` which the server calls once.
-``startup()`` runs the lifespan hooks and freezes the app (routes, middleware and
-exception handlers can no longer change), so worker threads share it without locks.
+``startup()`` runs the lifespan hooks and then :meth:`Barq.build` freezes the app
+(routes, middleware and exception handlers can no longer change), so worker
+threads share it without locks. The server always starts an app before its
+workers exist; ``TestClient`` builds it before its first request.
+
+One request, as the server hands it over: :meth:`Barq.__call__` wraps the
+:class:`~barq.http.messages.HTTPRequest` in a :class:`~barq.requests.Request`,
+runs the middleware chain, finds the route (:mod:`barq.radix`) or mount,
+runs it (:meth:`barq.routing.Route.handle`), answers exceptions with the
+registered handlers, and returns ``response.to_http()``.
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ from typing import Any, TypeVar
 from barq.datastructures import State
 from barq.exceptions import BarqError, HTTPException, RequestValidationError
 from barq.http.messages import HTTPRequest, HTTPResponse
+from barq.http.semantics import body_allowed
 from barq.middleware.base import BaseHTTPMiddleware, CallNext, DispatchFunction, Middleware
 from barq.mounting import add_mount, dispatch_mount
 from barq.requests import Request
@@ -39,7 +48,7 @@ Lifespan = Callable[["Barq"], Any]
 def http_exception_handler(request: Request, exc: HTTPException) -> Response:
     """Default handler: ``{"detail": ...}`` with the exception's status and headers."""
     status = exc.status_code
-    if status in (204, 304) or status < 200:
+    if not body_allowed(status):
         return Response(status_code=status, headers=exc.headers)
     return JSONResponse({"detail": exc.detail}, status_code=status, headers=exc.headers)
 
@@ -121,6 +130,7 @@ class Barq(RouteDecorators):
             self.add_exception_handler(key, handler)
         self._stack: CallNext | None = None
         self._build_lock = threading.Lock()
+        self._handler_cache: dict[type, ExceptionHandler | None] = {}
         self._lifespan_cm: contextlib.AbstractContextManager[Any] | None = None
         self._started = False
 
@@ -276,7 +286,7 @@ class Barq(RouteDecorators):
             if isinstance(value, Mapping):
                 self.state.update(value)
         self._started = True
-        self._build()
+        self.build()
 
     def shutdown(self) -> None:
         """Leave the lifespan and run shutdown hooks (called by the server once)."""
@@ -332,35 +342,51 @@ class Barq(RouteDecorators):
 
     # -- request handling ---------------------------------------------------
 
-    def _build(self) -> CallNext:
-        stack = self._stack
-        if stack is not None:
-            return stack
+    def build(self) -> None:
+        """Freeze the app: add the docs routes, build the middleware chain, and
+        build mounted apps. Idempotent; :meth:`startup` calls it, and so does
+        ``TestClient`` before its first request. After it, registering raises."""
+        if self._stack is not None:
+            return
         with self._build_lock:
-            if self._stack is None:
-                from barq.openapi.docs import add_docs_routes
+            if self._stack is not None:
+                return
+            from barq.openapi.docs import add_docs_routes
 
-                add_docs_routes(self)
-                app: CallNext = self._dispatch
-                for spec in reversed(self.user_middleware):
-                    app = spec.build(app)
-                self.router.frozen = True
-                self._tree = self.router.tree
-                self._handler_cache: dict[type, ExceptionHandler | None] = {}
-                self._stack = app
-            return self._stack
+            add_docs_routes(self)
+            app: CallNext = self._dispatch
+            for spec in reversed(self.user_middleware):
+                app = spec.build(app)
+            self.router.frozen = True
+            self._tree = self.router.tree
+            for _, mounted in self.mounts:
+                build = getattr(mounted, "build", None)
+                if build is not None:
+                    build()
+            self._stack = app
 
     def __call__(self, raw: HTTPRequest) -> HTTPResponse:
         """Handle one complete request (the server's application interface)."""
         stack = self._stack
         if stack is None:
-            stack = self._build()
+            raise RuntimeError(
+                "the application is not started: the server calls app.startup() before "
+                "serving, TestClient builds it itself; call app.startup() or app.build() first"
+            )
         request = Request(raw, self)
         try:
             response = stack(request)
             return response.to_http(request)
         except Exception as exc:
             return self._server_error(request, exc).to_http()
+
+    def serve_request(self, request: Request) -> Response:
+        """Run ``request`` through this app's middleware and routes (used when it is
+        mounted in another app: ``request.raw.path`` is relative to the mount)."""
+        stack = self._stack
+        if stack is None:
+            raise RuntimeError("a mounted application must be built with its parent")
+        return stack(Request(request.raw, self))
 
     def _dispatch(self, request: Request) -> Response:
         raw = request.raw

@@ -28,8 +28,6 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from barq.params import register_special_param
-
 __all__ = ["BackgroundTask", "BackgroundTasks", "run_background"]
 
 logger = logging.getLogger("barq.background")
@@ -112,16 +110,3 @@ def chain_background(
         run_background(second)
 
     return both
-
-
-def _request_tasks(ctx: Any) -> BackgroundTasks:
-    """The request's :class:`BackgroundTasks`, attached to the response on success."""
-    tasks = ctx.cache.get(BackgroundTasks)
-    if tasks is None:
-        tasks = ctx.cache[BackgroundTasks] = BackgroundTasks()
-        sub = ctx.sub_response()
-        sub.background = chain_background(sub.background, tasks)
-    return tasks
-
-
-register_special_param(BackgroundTasks, _request_tasks)

@@ -1,4 +1,5 @@
-"""Small request/response data structures: headers, query parameters, URL, state.
+"""Small request/response data structures: headers, query parameters, URL, state,
+uploaded files.
 
 All read-only views here are built from the raw pairs the server parsed and are
 cheap to create; lookups are case-insensitive where HTTP says so (header names).
@@ -6,9 +7,10 @@ cheap to create; lookups are case-insensitive where HTTP says so (header names).
 
 from __future__ import annotations
 
+import tempfile
 import threading
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any, NamedTuple
+from typing import Any, BinaryIO, NamedTuple
 from urllib.parse import parse_qsl, urlencode
 
 __all__ = [
@@ -18,6 +20,7 @@ __all__ = [
     "MutableHeaders",
     "QueryParams",
     "State",
+    "UploadFile",
     "parse_cookie_header",
 ]
 
@@ -409,3 +412,98 @@ def _make_lock(state: State) -> threading.Lock:
             lock = threading.Lock()
             object.__setattr__(state, "_lock", lock)
         return lock
+
+
+class UploadFile:
+    """An uploaded file from a ``multipart/form-data`` body.
+
+    - ``filename``: the name the client sent (may be ``None``), never a path to trust.
+    - ``content_type``: the part's ``Content-Type`` (``application/octet-stream``
+      when the client sent none); ``headers``: all the part's headers.
+    - ``file``: the underlying binary file object (a ``SpooledTemporaryFile``).
+    - ``size``: the number of bytes received.
+    - :meth:`read`, :meth:`write`, :meth:`seek`, :meth:`close`.
+
+    Barq closes it once the request is finished; read what you need in the
+    handler (or copy it elsewhere) rather than in a background task.
+    """
+
+    __slots__ = ("content_type", "file", "filename", "headers", "size")
+
+    #: bytes kept in memory before the upload moves to a temporary file
+    spool_max_size = 1024 * 1024
+
+    def __init__(
+        self,
+        file: BinaryIO | None = None,
+        *,
+        filename: str | None = None,
+        size: int | None = None,
+        headers: Headers | None = None,
+        content_type: str | None = None,
+    ) -> None:
+        if file is None:
+            spooled: Any = tempfile.SpooledTemporaryFile(max_size=self.spool_max_size)  # noqa: SIM115
+            file = spooled
+        self.file: BinaryIO = file
+        self.filename = filename
+        self.size = size
+        self.headers = headers if headers is not None else Headers()
+        if content_type is None:
+            content_type = self.headers.get("content-type") or "application/octet-stream"
+        self.content_type = content_type
+
+    @property
+    def in_memory(self) -> bool:
+        """False once a spooled upload has been moved to a file on disk."""
+        rolled = getattr(self.file, "_rolled", None)
+        return not rolled if rolled is not None else False
+
+    def read(self, size: int = -1) -> bytes:
+        """Read up to ``size`` bytes (all remaining by default) from the current position."""
+        return self.file.read(size)
+
+    def write(self, data: bytes) -> int:
+        """Append ``data`` (used while parsing; updates :attr:`size`)."""
+        written = self.file.write(data)
+        self.size = (self.size or 0) + len(data)
+        return written
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        """Move the read position (``seek(0)`` to read again from the start)."""
+        return self.file.seek(offset, whence)
+
+    def tell(self) -> int:
+        """The current read position."""
+        return self.file.tell()
+
+    def close(self) -> None:
+        """Close (and delete) the underlying temporary file."""
+        self.file.close()
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called."""
+        return bool(self.file.closed)
+
+    def __enter__(self) -> UploadFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return (
+            f"UploadFile(filename={self.filename!r}, size={self.size!r}, "
+            f"content_type={self.content_type!r})"
+        )
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: Any) -> Any:
+        from pydantic_core import core_schema
+
+        return core_schema.is_instance_schema(cls)
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, schema: Any, handler: Any) -> dict[str, Any]:
+        return {"type": "string", "format": "binary"}

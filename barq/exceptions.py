@@ -4,13 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from http import HTTPStatus
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pydantic
 
 __all__ = [
     "BarqError",
     "HTTPException",
     "RequestValidationError",
     "ResponseValidationError",
+    "missing_error",
+    "validation_errors",
 ]
 
 
@@ -92,3 +97,37 @@ class ResponseValidationError(Exception):
             loc = ".".join(str(part) for part in err.get("loc", ()))
             lines.append(f"  {loc}: {err.get('msg')} (input: {err.get('input')!r})")
         return "\n".join(lines)
+
+
+def _jsonable_ctx(ctx: Mapping[str, Any]) -> dict[str, Any]:
+    out = {}
+    for key, value in ctx.items():
+        if isinstance(value, str | int | float | bool) or value is None:
+            out[key] = value
+        else:
+            out[key] = str(value)
+    return out
+
+
+def validation_errors(
+    exc: pydantic.ValidationError, prefix: tuple[Any, ...]
+) -> list[dict[str, Any]]:
+    """FastAPI-shaped error entries from a pydantic error, ``loc`` prefixed."""
+    out = []
+    for err in exc.errors(include_url=False):
+        entry: dict[str, Any] = {
+            "type": err["type"],
+            "loc": [*prefix, *err["loc"]],
+            "msg": err["msg"],
+            "input": err.get("input"),
+        }
+        ctx = err.get("ctx")
+        if ctx:
+            entry["ctx"] = _jsonable_ctx(ctx)
+        out.append(entry)
+    return out
+
+
+def missing_error(*loc: str) -> dict[str, Any]:
+    """The error entry for a required parameter the request lacks."""
+    return {"type": "missing", "loc": list(loc), "msg": "Field required", "input": None}

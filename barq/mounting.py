@@ -10,25 +10,33 @@ request for exactly the prefix is redirected (307) to the prefix plus ``/``.
 
 What can be mounted:
 
-- another :class:`~barq.Barq` app (its middleware, routes and exception handlers
-  apply; its ``startup``/``shutdown`` run with the parent's);
-- an object with ``serve_request(request: Request) -> Response`` (e.g.
-  :class:`~barq.staticfiles.StaticFiles`): its response goes through the
-  parent's middleware like any other;
+- an object with ``serve_request(request: Request) -> Response``
+  (:class:`Mountable`): another :class:`~barq.Barq` app (its middleware, routes
+  and exception handlers apply; its ``startup``/``shutdown``/``build`` run with
+  the parent's) or :class:`~barq.staticfiles.StaticFiles`; the response goes
+  through the parent's middleware like any other;
 - any server application ``app(HTTPRequest) -> HTTPResponse``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from barq.exceptions import BarqError
 from barq.http.messages import HTTPRequest, HTTPResponse
 from barq.requests import Request
 from barq.responses import RedirectResponse, Response
 
-__all__ = ["HTTPResponseWrapper", "add_mount", "dispatch_mount", "sub_request"]
+__all__ = ["HTTPResponseWrapper", "Mountable", "add_mount", "dispatch_mount", "sub_request"]
+
+
+@runtime_checkable
+class Mountable(Protocol):
+    """What a mounted object provides, besides being a plain server application."""
+
+    def serve_request(self, request: Request, /) -> Response:
+        """The response for ``request`` (its ``raw.path`` is relative to the mount)."""
+        ...
 
 
 def add_mount(mounts: list[tuple[str, Any]], path: str, app: Any, name: str | None = None) -> None:
@@ -98,14 +106,8 @@ def dispatch_mount(
 
 
 def _call_mounted(app: Any, request: Request, sub: HTTPRequest) -> Response:
-    from barq.app import Barq
-
-    if isinstance(app, Barq):
-        stack = app._build()
-        return stack(Request(sub, app))
-    serve: Callable[[Request], Response] | None = getattr(app, "serve_request", None)
-    if serve is not None:
-        return serve(Request(sub, request.app))
+    if isinstance(app, Mountable):
+        return app.serve_request(Request(sub, request.app))
     return HTTPResponseWrapper(app(sub))
 
 

@@ -6,6 +6,9 @@ the response has been sent. :meth:`Response.to_http` turns it into the
 :class:`~barq.http.messages.HTTPResponse` the server writes.
 
 Returning a :class:`Response` from a handler bypasses its response model.
+The responses whose body is not in memory live in their own modules and are
+importable from here too: :class:`~barq.streaming.StreamingResponse` and
+:class:`~barq.files.FileResponse`.
 """
 
 from __future__ import annotations
@@ -15,12 +18,17 @@ import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from email.utils import format_datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote
 
 from barq import jsonlib
 from barq.datastructures import MutableHeaders
 from barq.http.messages import HTTPResponse
+from barq.http.semantics import body_allowed
+
+if TYPE_CHECKING:
+    from barq.files import FileResponse
+    from barq.streaming import StreamingResponse
 
 __all__ = [
     "FileResponse",
@@ -31,8 +39,6 @@ __all__ = [
     "Response",
     "StreamingResponse",
 ]
-
-_NO_BODY_STATUS = frozenset({204, 304})
 
 
 class Response:
@@ -162,9 +168,10 @@ class Response:
         headers = self._headers
         raw: list[tuple[str, str]] = list(headers.raw) if headers is not None else []
         media_type = self.media_type
+        status = self.status_code
         if (
             media_type is not None
-            and self.status_code not in _NO_BODY_STATUS
+            and body_allowed(status)
             and (headers is None or "content-type" not in headers)
         ):
             if media_type.startswith("text/") and "charset=" not in media_type:
@@ -179,7 +186,7 @@ class Response:
         subclasses answer conditional or range requests (see ``FileResponse``).
         """
         status = self.status_code
-        body = b"" if status in _NO_BODY_STATUS or status < 200 else self.body
+        body = self.body if body_allowed(status) else b""
         return HTTPResponse(status, self._header_list(), body, on_complete=self.background)
 
     def __repr__(self) -> str:
@@ -227,7 +234,15 @@ class RedirectResponse(Response):
         self.headers["location"] = quote(str(url), safe=":/%#?=@[]!$&'()*+,;~")
 
 
-# Responses with bodies that are not in memory live in their own modules; they
-# are re-exported here (imported last: they subclass Response).
-from barq.files import FileResponse  # noqa: E402
-from barq.streaming import StreamingResponse  # noqa: E402
+def __getattr__(name: str) -> Any:
+    # FileResponse and StreamingResponse subclass Response: importable from
+    # here, defined (and imported on first use) in their own modules.
+    if name == "FileResponse":
+        from barq.files import FileResponse
+
+        return FileResponse
+    if name == "StreamingResponse":
+        from barq.streaming import StreamingResponse
+
+        return StreamingResponse
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -24,11 +24,10 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from barq.http.messages import HTTPResponse
+from barq.http.semantics import body_allowed
 from barq.responses import Response
 
 __all__ = ["StreamingResponse"]
-
-_NO_BODY_STATUS = frozenset({204, 304})
 
 #: what a streamed body may yield
 Chunk = bytes | bytearray | memoryview | str
@@ -70,7 +69,7 @@ class StreamingResponse(Response):
         iterator = self.body_iterator
         status = self.status_code
         headers = self._header_list()
-        if status in _NO_BODY_STATUS or status < 200:
+        if not body_allowed(status):
             _close(iterator)
             return HTTPResponse(status, headers, b"", on_complete=self.background)
         return HTTPResponse(

@@ -400,6 +400,9 @@ class TestClient:
             server=(parts.hostname or "testserver", parts.port or 80),
             scheme=parts.scheme or "http",
         )
+        build = getattr(self.app, "build", None)
+        if build is not None:
+            build()  # freeze the app before its first request, as a server does at start
         raw = self.app(request)
         try:
             content = _read_body(raw, method == "HEAD")

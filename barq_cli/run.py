@@ -140,7 +140,8 @@ def serve_app(app_path: str | None, cli: dict[str, Any], verbose: bool) -> None:
 
     stats = None
     if stats_address is not None and metrics is not None:
-        from barq.metrics import StatsAddressError, start_stats_server
+        from barq.metrics import StatsAddressError
+        from barq.stats import start_stats_server
 
         try:
             stats = start_stats_server(

@@ -13,7 +13,7 @@ import pytest
 from pydantic import BaseModel
 
 from barq import Barq, Form, UploadFile
-from barq.forms import UploadFile as FormsUploadFile
+from barq.datastructures import UploadFile as FormsUploadFile
 from barq.testing import TestClient
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "docs" / "examples"

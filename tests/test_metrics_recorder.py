@@ -35,7 +35,7 @@ class FakeServer:
 
     def __init__(self) -> None:
         self.addresses = [("127.0.0.1", 8123)]
-        self.config = type("Config", (), {"threads": 4})()
+        self.thread_count = 4
 
     def gauges(self) -> dict[str, int]:
         return {
@@ -304,37 +304,6 @@ def test_readers_never_count_a_batch_twice_or_miss_it() -> None:
     seen.append(metrics.snapshot()["totals"]["requests"])
     assert seen == sorted(seen)  # a batch counted twice would later drop back
     assert max(seen) == total == seen[-1]
-
-
-def test_hooks_switch_the_worker_between_inline_queueing_and_calls() -> None:
-    metrics = Metrics()
-    state = WorkerState()
-    rec = metrics.worker(0, "w0", state)
-    assert state.pending is rec.pending  # no hooks: the worker queues inline
-
-    def hook(event: RequestEnd) -> None:
-        pass
-
-    metrics.on_request_end(hook)
-    assert state.pending is None  # hooks: the worker must call request_finished
-    metrics.remove_hook(hook)
-    assert state.pending is rec.pending
-
-
-def test_route_templates_are_interned_so_workers_share_immortal_strings() -> None:
-    import sys
-
-    from barq import Barq
-
-    app = Barq()
-    template = "".join(["/items/", "{item_id}"])  # a fresh, non-interned string
-
-    @app.get(template)
-    def item(item_id: int) -> dict[str, int]:
-        return {"id": item_id}
-
-    (route,) = [r for r in app.routes if getattr(r, "path", None) == template]
-    assert route.path is sys.intern(template)
 
 
 def test_a_flush_between_the_readers_two_copies_is_retried_not_lost() -> None:

@@ -9,7 +9,8 @@ import pytest
 
 from barq import APIRouter, Barq, Depends, Request
 from barq.exceptions import BarqError
-from barq.routing import RadixTree, Route, compile_path
+from barq.radix import RadixTree, compile_path
+from barq.routing import Route
 from barq.testing import TestClient
 
 

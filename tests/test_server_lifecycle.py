@@ -509,7 +509,7 @@ def test_missing_file_is_404_in_logs_and_metrics(serve, connect, caplog, tmp_pat
         def bind_server(self, server):
             pass
 
-        def worker(self, index, name):
+        def worker(self, index, name, state):
             return Recorder()
 
     def app(request: HTTPRequest) -> HTTPResponse:

@@ -19,7 +19,8 @@ ROOT = Path(__file__).resolve().parents[1]
 SERVER = r"""
 import sys, time
 from barq.http.messages import HTTPResponse
-from barq.metrics import Metrics, start_stats_server
+from barq.metrics import Metrics
+from barq.stats import start_stats_server
 from barq.server import Server, ServerConfig
 
 def app(request):

@@ -2,8 +2,9 @@
 
 Typical use (the CLI does this for `barq dev` and `barq run --stats`)::
 
-    from barq.metrics import Metrics, start_stats_server
+    from barq.metrics import Metrics
     from barq.server import Server, ServerConfig
+    from barq.stats import start_stats_server
 
     metrics = Metrics()
     server = Server(app, ServerConfig(port=8000, metrics=metrics))
@@ -18,11 +19,9 @@ See docs/metrics.md for the snapshot schema, the hooks API and metric names.
 from barq.metrics.core import SCHEMA, Metrics
 from barq.metrics.endpoint import (
     StatsAddressError,
-    StatsServer,
     is_loopback,
     make_stats_app,
     parse_stats_address,
-    start_stats_server,
 )
 from barq.metrics.hooks import RequestEnd, RequestStart
 from barq.metrics.prometheus import render as render_prometheus
@@ -36,7 +35,6 @@ __all__ = [
     "RequestEnd",
     "RequestStart",
     "StatsAddressError",
-    "StatsServer",
     "WorkerRecorder",
     "is_loopback",
     "list_servers",
@@ -44,5 +42,4 @@ __all__ = [
     "parse_stats_address",
     "registry_dir",
     "render_prometheus",
-    "start_stats_server",
 ]

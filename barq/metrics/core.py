@@ -16,7 +16,7 @@ from typing import Any, Protocol, TypeVar
 from barq import __version__
 from barq.metrics.histogram import summarize
 from barq.metrics.hooks import HookErrorLog, RequestEnd, RequestStart
-from barq.metrics.recorder import RouteStats, WorkerRecorder
+from barq.metrics.recorder import RouteStats, WorkerRecorder, WorkerStateLike
 from barq.runtime import free_threaded_build, gil_enabled
 
 __all__ = ["GAUGE_NAMES", "SCHEMA", "Metrics"]
@@ -41,10 +41,15 @@ EndHook = TypeVar("EndHook", bound=Callable[[RequestEnd], object])
 
 
 class _ServerLike(Protocol):
-    """What :meth:`Metrics.bind_server` needs from ``barq.server.Server``."""
+    """What :meth:`Metrics.bind_server` reads of the server
+    (``barq.server.interfaces.ServerView``, declared here again so that metrics
+    never imports the server)."""
 
-    addresses: Any
-    config: Any
+    @property
+    def addresses(self) -> list[Any]: ...
+
+    @property
+    def thread_count(self) -> int: ...
 
     def gauges(self) -> dict[str, int]: ...
 
@@ -83,14 +88,13 @@ class Metrics:
             self._started_wall = time.time()
             self._started_mono = time.monotonic()
 
-    def worker(self, index: int, name: str, state: Any | None = None) -> WorkerRecorder:
+    def worker(self, index: int, name: str, state: WorkerStateLike | None = None) -> WorkerRecorder:
         """A new recorder for worker thread ``index`` (called once per thread).
 
-        ``state``: the worker's own state object (the server passes the worker
-        itself), see :class:`barq.metrics.recorder.WorkerState`: it keeps
-        ``current`` / ``busy_since`` up to date and queues finished requests on
-        the list the recorder sets as its ``pending``. Without it the recorder
-        keeps a state of its own, fed by ``request_started`` / ``request_finished``.
+        ``state``: the worker's own state (the server passes the worker itself,
+        which keeps ``current`` / ``busy_since`` up to date). Without it the
+        recorder keeps a state of its own, fed by ``request_started`` /
+        ``request_finished``.
         """
         with self._lock:
             recorder = WorkerRecorder(self, index, name, state)
@@ -253,8 +257,7 @@ def _server_section(server: _ServerLike | None, recorders: int, in_flight: int) 
         value = gauges.get(name)
         section[name] = int(value) if isinstance(value, int | float) else None
     if section["workers"] is None:
-        threads = getattr(getattr(server, "config", None), "threads", None)
-        section["workers"] = threads if isinstance(threads, int) else recorders
+        section["workers"] = server.thread_count if server is not None else recorders
     if section["busy_workers"] is None:
         section["busy_workers"] = in_flight
     return section

@@ -1,20 +1,21 @@
 """Per-worker-thread recorders: the metrics hot path.
 
 The server creates one :class:`WorkerRecorder` per worker thread
-(``Metrics.worker(index, name, worker)``). For every finished request the worker
-appends one tuple to the recorder's ``pending`` list, and every :data:`BATCH`
-requests it calls :meth:`WorkerRecorder.flush`, which adds the queued tuples to
-per-(route, method) stats lists (:func:`aggregate`). Only that thread ever
-*writes* a recorder, so there is no lock. Readers (snapshots, on any thread)
-copy the aggregated stats and the queued tuples without locking; a sequence
-counter bumped around each flush makes them copy again when a flush ran in
-between, so snapshots are exact.
+(``Metrics.worker(index, name, worker)``) and calls its ``request_started`` /
+``request_finished`` (the :class:`~barq.server.interfaces.WorkerMetrics`
+interface). For every finished request the recorder appends one tuple to its
+``pending`` list, and every :data:`BATCH` requests it adds the queued tuples to
+per-(route, method) stats lists (:meth:`WorkerRecorder.flush`, :func:`aggregate`).
+Only that thread ever *writes* a recorder, so there is no lock. Readers
+(snapshots, on any thread) copy the aggregated stats and the queued tuples
+without locking; a sequence counter bumped around each flush makes them copy
+again when a flush ran in between, so snapshots are exact.
 
 Latency histograms, byte and status counts are kept per route, per thread
 (``routes[route][method]``); the thread's own totals are their sums, computed when
 a snapshot is taken, and routes are merged across threads the same way.
-Recorders used outside the server (tests, other servers) are driven with
-:meth:`WorkerRecorder.request_started` / :meth:`WorkerRecorder.request_finished`.
+A recorder created without the worker's state (tests, other servers) keeps a
+:class:`WorkerState` of its own, updated by those two calls.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import time
 from bisect import bisect_left
 from collections import Counter
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from barq.metrics.histogram import BUCKET_COUNT, MAX_EXP, MIN_EXP, OVERFLOW_INDEX, SUB_BITS
 from barq.metrics.hooks import RequestEnd, RequestStart
@@ -142,29 +143,34 @@ class RouteStats:
                     data[i] += value
 
 
+class WorkerStateLike(Protocol):
+    """What a recorder reads of its worker (the server's worker threads are one)."""
+
+    @property
+    def current(self) -> HTTPRequest | None: ...
+
+    @property
+    def busy_since(self) -> int: ...
+
+
 BATCH = 64
 """Finished requests a worker queues before it aggregates them (see WorkerRecorder)."""
 SNAPSHOT_WAIT_S = 0.1
 
 
 class WorkerState:
-    """What a worker is doing, and where it queues finished requests.
+    """What a worker is doing: ``current`` (the request being served, or None)
+    and ``busy_since`` (when it started, ``perf_counter_ns``).
 
-    ``current``: the request being served, or None; ``busy_since``: when it
-    started (``perf_counter_ns``); ``pending``: the list the worker appends each
-    finished request's tuple to (see :class:`WorkerRecorder`), or None when it
-    must call ``request_started`` / ``request_finished`` instead (hooks are
-    registered). The server's workers are their own state (``current`` and
-    ``busy_since`` are server state, kept with or without metrics); a recorder
-    used on its own gets one of these.
+    The server's workers are their own state (server state, kept with or
+    without metrics); a recorder used on its own gets one of these.
     """
 
-    __slots__ = ("busy_since", "current", "pending")
+    __slots__ = ("busy_since", "current")
 
     def __init__(self) -> None:
         self.current: HTTPRequest | None = None
         self.busy_since = 0
-        self.pending: list[tuple[Any, ...]] | None = None
 
 
 class WorkerRecorder:
@@ -183,10 +189,7 @@ class WorkerRecorder:
     odd while a flush runs) so that a flush in between makes them copy again
     instead of counting a batch twice or not at all.
 
-    The worker does this inline: the recorder hands it the ``pending`` list
-    through its state object (``state.pending``). When hooks are registered it
-    sets ``state.pending`` to None instead, and the worker calls
-    :meth:`request_started` / :meth:`request_finished`, which run them.
+    Registered hooks run inside :meth:`request_started` / :meth:`request_finished`.
 
     Read it with :meth:`totals` (this thread's figures as a :class:`RouteStats`),
     :meth:`route_stats` (per route and method), ``current`` (the request being
@@ -197,6 +200,7 @@ class WorkerRecorder:
     __slots__ = (
         "_last",
         "_metrics",
+        "_own_state",
         "end_hooks",
         "flushes",
         "index",
@@ -207,12 +211,17 @@ class WorkerRecorder:
         "state",
     )
 
-    def __init__(self, metrics: Metrics, index: int, name: str, state: Any | None = None) -> None:
+    def __init__(
+        self, metrics: Metrics, index: int, name: str, state: WorkerStateLike | None = None
+    ) -> None:
         self._metrics = metrics
         self.index = index
         self.name = name
         #: Where ``current`` / ``busy_since`` live: the server's worker, or our own.
-        self.state = WorkerState() if state is None else state
+        self._own_state: WorkerState | None = None
+        if state is None:
+            state = self._own_state = WorkerState()
+        self.state: WorkerStateLike = state
         #: Aggregated stats: ``{route: {method: stats list}}`` (see :func:`new_stats`).
         self.routes: dict[str, dict[str, list[int]]] = {}
         #: Finished requests not aggregated yet (tuples, see above).
@@ -229,11 +238,12 @@ class WorkerRecorder:
         start: tuple[Callable[[RequestStart], object], ...],
         end: tuple[Callable[[RequestEnd], object], ...],
     ) -> None:
-        """Replace the hook tuples (called by :class:`Metrics` when hooks change)."""
+        """Replace the hook tuples (called by :class:`Metrics` when hooks change).
+
+        Picked up by the worker thread at its next request (plain attribute stores).
+        """
         self.start_hooks = start
         self.end_hooks = end
-        # Picked up by the worker at its next request (a plain attribute store).
-        self.state.pending = None if (start or end) else self.pending
 
     @property
     def current(self) -> HTTPRequest | None:
@@ -250,10 +260,11 @@ class WorkerRecorder:
     # -- the worker thread's side ----------------------------------------------
 
     def request_started(self, request: HTTPRequest, start_ns: int) -> None:
-        """Mark this worker busy with ``request`` (``start_ns``: perf_counter_ns)."""
-        state = self.state
-        state.busy_since = start_ns
-        state.current = request
+        """``request`` started at ``start_ns`` (perf_counter_ns); runs the start hooks."""
+        own = self._own_state
+        if own is not None:
+            own.busy_since = start_ns
+            own.current = request
         if self.start_hooks:
             self.run_start_hooks(request, start_ns)
 
@@ -272,7 +283,9 @@ class WorkerRecorder:
         ``error`` is truthy when the request failed in a way its status does not
         show (an application exception, a failed write); 5xx always count as errors.
         """
-        self.state.current = None
+        own = self._own_state
+        if own is not None:
+            own.current = None
         duration = end_ns - start_ns
         pending = self.pending
         pending.append(

@@ -1,7 +1,8 @@
 """Build an OpenAPI 3.1 document from an app's routes.
 
 Everything comes from what the routes already compiled (see
-:class:`barq.routing.Route` and :class:`barq.params.ParamField`): parameters with
+:class:`barq.routing.Route`, its :class:`~barq.routing.RouteOptions` and
+:class:`barq.signatures.ParamField`): parameters with
 their location, alias, constraints and description; the JSON or form request
 body; the response model and status code; tags, summary, description,
 ``operation_id``, ``deprecated``, extra ``responses``. JSON Schemas are made by
@@ -26,9 +27,11 @@ from pydantic import TypeAdapter
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 from pydantic_core import PydanticUndefined, core_schema, to_jsonable_python
 
+from barq.http.semantics import body_allowed
+
 if TYPE_CHECKING:
-    from barq.params import ParamField
     from barq.routing import Route
+    from barq.signatures import ParamField
 
 __all__ = ["REF_TEMPLATE", "VALIDATION_ERROR_SCHEMAS", "get_openapi", "operation_id_for"]
 
@@ -36,7 +39,6 @@ logger = logging.getLogger("barq.openapi")
 
 REF_TEMPLATE = "#/components/schemas/{model}"
 _PARAM_LOCATIONS = ("path", "query", "header", "cookie")
-_NO_BODY = frozenset({204, 304})
 
 #: FastAPI-compatible schemas of the 422 answer (``{"detail": [errors]}``)
 VALIDATION_ERROR_SCHEMAS: dict[str, Any] = {
@@ -86,10 +88,10 @@ def _path_template(path: str) -> str:
 
 
 def operation_id_for(route: Route, method: str) -> str:
-    """``route.operation_id``, or FastAPI's ``{name}{path}_{method}`` with non-word
+    """``operation_id=`` of the route, or FastAPI's ``{name}{path}_{method}`` with non-word
     characters replaced by ``_`` (``read_item_items__item_id__get``)."""
-    if route.operation_id:
-        return route.operation_id
+    if route.options.operation_id:
+        return route.options.operation_id
     raw = f"{route.name}{_path_template(route.path)}"
     return re.sub(r"\W", "_", raw) + "_" + method.lower()
 
@@ -97,8 +99,8 @@ def operation_id_for(route: Route, method: str) -> str:
 def _summary_and_description(route: Route) -> tuple[str, str | None]:
     doc = inspect.getdoc(route.endpoint)
     description = route.description
-    if route.summary:
-        return route.summary, description or None
+    if route.options.summary:
+        return route.options.summary, description or None
     if doc and description == doc:
         first, _, rest = doc.strip().partition("\n\n")
         summary = " ".join(line.strip() for line in first.splitlines())
@@ -193,20 +195,13 @@ def _request_body(route: Route, op_id: str, batch: _Batch, bodies: dict[str, Any
     if body is None:
         return None
     fields = body.fields
-    form_media = getattr(body, "media_type", None)
-    models = getattr(body, "models", {}) or {}
     if body.single is not None:
         field = body.single
-        media = getattr(field.info, "media_type", None) or "application/json"
         schema = _Pending(batch.add(field.adapter, "validation"), _body_doc(field))
         return {
             "required": field.required,
-            "content": {media: {"schema": schema}},
+            "content": {body.media_type: {"schema": schema}},
         }
-    if form_media is not None and len(fields) == 1 and fields[0].alias in models:
-        field = fields[0]
-        schema = _Pending(batch.add(field.adapter, "validation"))
-        return {"required": field.required, "content": {form_media: {"schema": schema}}}
     name = f"Body_{op_id}"
     properties = {
         f.alias: _Pending(batch.add(f.adapter, "validation"), _field_extra(f)) for f in fields
@@ -216,7 +211,7 @@ def _request_body(route: Route, op_id: str, batch: _Batch, bodies: dict[str, Any
     if required:
         component["required"] = required
     bodies[name] = component
-    media = form_media or "application/json"
+    media = body.media_type
     return {
         "required": bool(required),
         "content": {media: {"schema": {"$ref": REF_TEMPLATE.format(model=name)}}},
@@ -272,9 +267,9 @@ def _model_adapter(model: Any) -> TypeAdapter[Any] | None:
 def _responses(route: Route, has_inputs: bool, batch: _Batch) -> dict[str, Any]:
     responses: dict[str, Any] = {}
     status = route.status_code
-    success: dict[str, Any] = {"description": route.response_description}
-    if status not in _NO_BODY and status >= 200:
-        media = route.response_class.media_type_default or "application/json"
+    success: dict[str, Any] = {"description": route.options.response_description}
+    if body_allowed(status):
+        media = route.options.response_class.media_type_default or "application/json"
         if route.response_adapter is not None:
             schema: Any = _Pending(batch.add(route.response_adapter, "serialization"))
         elif media == "application/json":
@@ -292,7 +287,7 @@ def _responses(route: Route, has_inputs: bool, batch: _Batch) -> dict[str, Any]:
                 }
             },
         }
-    for code, spec in (route.responses or {}).items():
+    for code, spec in (route.options.responses or {}).items():
         key = str(code)
         entry = dict(responses.get(key, {}))
         spec = dict(spec or {})
@@ -336,7 +331,7 @@ def get_openapi(
     used_ids: dict[str, int] = {}
     needs_validation_error = False
     for route in routes:
-        if not route.include_in_schema:
+        if not route.options.include_in_schema:
             continue
         path = _path_template(route.path)
         methods = sorted(route.methods)
@@ -350,8 +345,8 @@ def get_openapi(
             else:
                 used_ids[op_id] = 1
             operation: dict[str, Any] = {}
-            if route.tags:
-                operation["tags"] = list(route.tags)
+            if route.options.tags:
+                operation["tags"] = list(route.options.tags)
             operation["summary"] = summary_text
             if description_text:
                 operation["description"] = description_text
@@ -365,7 +360,7 @@ def get_openapi(
             has_inputs = bool(parameters) or request_body is not None
             needs_validation_error = needs_validation_error or has_inputs
             operation["responses"] = _responses(route, has_inputs, batch)
-            if route.deprecated:
+            if route.options.deprecated:
                 operation["deprecated"] = True
             paths.setdefault(path, {})[method.lower()] = operation
 

@@ -1,20 +1,38 @@
-"""Every server limit and timeout in one place, with documented defaults."""
+"""Every server limit and timeout in one place, with documented defaults.
+
+Each tunable field carries its help text in its metadata (``help``), and the
+ones ``barq run`` / ``barq dev`` expose as ``--option`` / ``BARQ_OPTION`` /
+``[tool.barq]`` keys say so (``cli``): the command line is generated from this
+class. The parser limits take their defaults from :class:`barq.http.parser.Limits`.
+"""
 
 from __future__ import annotations
 
 import os
 import socket
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import MISSING, Field, dataclass, field, fields, replace
 from typing import Any
 
 from barq.http.parser import Limits
+from barq.server.interfaces import MetricsSink
 
-__all__ = ["ServerConfig", "default_threads"]
+__all__ = ["ServerConfig", "cli_fields", "default_threads"]
 
 
 def default_threads() -> int:
     """Default worker count: two per CPU core, at least 4, at most 64."""
     return max(4, min(64, 2 * (os.cpu_count() or 1)))
+
+
+def _tunable(default: Any, help: str) -> Any:
+    """A field exposed on the command line (``--name``, ``BARQ_NAME``, ``[tool.barq]``)."""
+    return field(default=default, metadata={"help": help, "cli": True})
+
+
+def _limit(name: str, help: str) -> Any:
+    """A parser limit: its default is :class:`Limits`'s, declared there once."""
+    default = Limits.__dataclass_fields__[name].default
+    return _tunable(default, help)
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,52 +51,51 @@ class ServerConfig:
     uds: str | None = None
     fd: int | None = None
     sockets: tuple[socket.socket, ...] = ()
-    #: Listen backlog (capped by the kernel's somaxconn).
-    backlog: int = 2048
+    backlog: int = _tunable(2048, "Listen backlog (capped by the kernel's somaxconn).")
 
     #: Worker threads running application code (None: :func:`default_threads`).
     threads: int | None = None
-    #: Open connections at most; beyond it new clients wait in the listen backlog.
-    max_connections: int = 4096
+    max_connections: int = _tunable(
+        4096, "Open connections at most; beyond it new clients wait in the listen backlog."
+    )
 
-    #: Longest request line; beyond it the answer is 414.
-    max_request_line: int = 8 * 1024
-    #: Largest request header block; beyond it the answer is 431.
-    max_header_bytes: int = 64 * 1024
-    #: Most request header fields; beyond it the answer is 431.
-    max_headers: int = 100
-    #: Largest request body; beyond it the answer is 413 (sent before reading it).
-    max_body_bytes: int = 16 * 1024 * 1024
+    max_request_line: int = _limit(
+        "max_request_line", "Longest request line in bytes; beyond it the answer is 414."
+    )
+    max_header_bytes: int = _limit(
+        "max_header_bytes", "Largest request header block in bytes; beyond it 431."
+    )
+    max_headers: int = _limit("max_headers", "Most request header fields; beyond it 431.")
+    max_body_bytes: int = _limit(
+        "max_body_bytes", "Largest request body in bytes; beyond it 413 (sent before reading)."
+    )
 
-    #: Seconds from a request's first byte until its head must be complete (408).
-    header_timeout: float = 10.0
-    #: Seconds a request body may stall between two reads (408).
-    body_timeout: float = 30.0
-    #: Seconds an idle keep-alive connection stays open.
-    keepalive_timeout: float = 5.0
-    #: Seconds a response write may stall before the connection is dropped.
-    write_timeout: float = 30.0
-    #: Seconds a graceful shutdown waits for in-flight requests.
-    graceful_timeout: float = 10.0
+    header_timeout: float = _tunable(
+        10.0, "Seconds from a request's first byte until its head is complete (else 408)."
+    )
+    body_timeout: float = _tunable(30.0, "Seconds a request body may stall (else 408).")
+    keepalive_timeout: float = _tunable(5.0, "Seconds an idle keep-alive connection stays open.")
+    write_timeout: float = _tunable(
+        30.0, "Seconds a response write may stall before the connection is dropped."
+    )
+    graceful_timeout: float = _tunable(
+        10.0, "Seconds a graceful shutdown waits for in-flight requests."
+    )
 
     #: Log one line per request on the ``barq.access`` logger (INFO).
     access_log: bool = False
     #: Value of the ``Server`` response header.
     server_header: str = "barq"
-    #: Optional metrics sink (see ``barq.metrics``); None disables recording.
-    metrics: Any = None
+    #: Prefix of the thread names: ``<name>-reactor``, ``<name>-worker-N``.
+    name: str = "barq"
+    #: Optional metrics sink (e.g. :class:`barq.metrics.Metrics`); None disables recording.
+    metrics: MetricsSink | None = None
     #: Install SIGINT/SIGTERM handlers in :meth:`Server.serve_forever`.
     install_signal_handlers: bool = True
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def limits(self) -> Limits:
         """The parser limits derived from this configuration."""
-        return Limits(
-            max_request_line=self.max_request_line,
-            max_header_bytes=self.max_header_bytes,
-            max_headers=self.max_headers,
-            max_body_bytes=self.max_body_bytes,
-        )
+        return Limits(**{f.name: getattr(self, f.name) for f in fields(Limits)})
 
     def worker_count(self) -> int:
         """The number of worker threads to start."""
@@ -109,6 +126,8 @@ class ServerConfig:
                 raise ValueError(f"{name} must be positive")
         if any(c in self.server_header for c in "\r\n\0"):
             raise ValueError("server_header must not contain CR, LF or NUL")
+        if not self.name or any(c.isspace() for c in self.name):
+            raise ValueError("name must be a non-empty word (it prefixes thread names)")
         if self.max_body_bytes < 0:
             raise ValueError("max_body_bytes must not be negative")
         for name in (
@@ -120,3 +139,13 @@ class ServerConfig:
         ):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")
+
+
+def cli_fields() -> list[Field[Any]]:
+    """The fields exposed on the command line, in declaration order."""
+    return [f for f in fields(ServerConfig) if f.metadata.get("cli")]
+
+
+def field_default(f: Field[Any]) -> Any:
+    """The default value of a :class:`ServerConfig` field."""
+    return None if f.default is MISSING else f.default

@@ -3,7 +3,8 @@
 Two epoll sets split the work by thread:
 
 - the *control set* (listening sockets and a wake-up pipe) is polled only by
-  the ``barq-reactor`` thread. It accepts new connections, pausing at
+  the reactor thread (``barq-reactor``; ``<name>-reactor`` with
+  ``ServerConfig(name=...)``). It accepts new connections, pausing at
   ``max_connections`` so that further clients wait in the kernel's listen
   backlog instead of growing memory, and every quarter second it expires
   deadlines: header timeout (408), body stall (408), keep-alive idle (silent
@@ -53,7 +54,7 @@ _SWEEP_INTERVAL = 0.25
 
 
 class Reactor:
-    """Runs on the ``barq-reactor`` thread (see module docstring)."""
+    """Runs on the ``<name>-reactor`` thread (see module docstring)."""
 
     def __init__(self, config: ServerConfig, listeners: list[socket.socket]) -> None:
         self.config = config
@@ -82,7 +83,9 @@ class Reactor:
 
     def start(self) -> None:
         self._set_accepting(True)
-        self.thread = threading.Thread(target=self._run, name="barq-reactor", daemon=True)
+        self.thread = threading.Thread(
+            target=self._run, name=f"{self.config.name}-reactor", daemon=True
+        )
         self.thread.start()
 
     def wake(self) -> None:

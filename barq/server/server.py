@@ -11,6 +11,7 @@ import threading
 import time
 from typing import Any
 
+from barq.http.messages import Application
 from barq.runtime import describe_interpreter, warn_if_gil_reenabled
 from barq.server.config import ServerConfig
 from barq.server.listeners import bind_listeners, describe_listener
@@ -29,11 +30,15 @@ class StartupError(RuntimeError):
 class Server:
     """An HTTP/1.1 server running ``app`` on a pool of worker threads.
 
-    ``app`` is any callable ``(HTTPRequest) -> HTTPResponse``; its optional
-    ``startup()``/``shutdown()`` methods run once around serving.
+    ``app`` is any :class:`~barq.http.messages.Application`, a callable
+    ``(HTTPRequest) -> HTTPResponse``; its optional ``startup()``/``shutdown()``
+    methods run once around serving. The server is the
+    :class:`~barq.server.interfaces.ServerView` its metrics sink reads.
     """
 
-    def __init__(self, app: Any, config: ServerConfig | None = None, **options: Any) -> None:
+    def __init__(
+        self, app: Application, config: ServerConfig | None = None, **options: Any
+    ) -> None:
         config = config or ServerConfig()
         if options:
             config = config.with_options(**options)
@@ -44,7 +49,6 @@ class Server:
         self._owned: list[socket.socket] = []
         self.reactor: Reactor = None  # type: ignore[assignment]  # set by start()
         self.workers: list[Worker] = []
-        self.started_at = 0.0
         self._started = False
         self._stopped = threading.Event()
         self._stop_lock = threading.Lock()
@@ -62,6 +66,11 @@ class Server:
                 name = sock.getsockname()
                 result.append(name if isinstance(name, str) else (name[0], name[1]))
         return result
+
+    @property
+    def thread_count(self) -> int:
+        """The number of worker threads (once started; configured count before)."""
+        return len(self.workers) or self.config.worker_count()
 
     @property
     def urls(self) -> list[str]:
@@ -92,7 +101,6 @@ class Server:
                 metrics.bind_server(self)
             for worker in self.workers:
                 worker.start()
-            self.started_at = time.time()
             self.reactor.start()
         except BaseException:
             self._close_listeners()
@@ -221,7 +229,7 @@ class Server:
         }
 
 
-def serve(app: Any, **options: Any) -> None:
+def serve(app: Application, **options: Any) -> None:
     """Run ``app`` until SIGINT/SIGTERM: ``serve(app, host="0.0.0.0", port=8000, threads=16)``.
 
     ``workers=`` is accepted as an alias of ``threads=``.

@@ -20,8 +20,9 @@ import traceback
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from barq.http.errors import ProtocolError, RequestTimeout
 from barq.http.messages import HTTPRequest, HTTPResponse
-from barq.http.parser import ProtocolError
+from barq.http.semantics import body_allowed
 from barq.http.serializer import (
     LAST_CHUNK,
     ResponseHeaderError,
@@ -29,8 +30,6 @@ from barq.http.serializer import (
     error_response,
     response_head,
 )
-from barq.metrics.core import Metrics
-from barq.metrics.recorder import BATCH
 from barq.server.connection import (
     BODY,
     HEADER,
@@ -41,18 +40,16 @@ from barq.server.connection import (
 )
 
 if TYPE_CHECKING:
+    from barq.server.interfaces import WorkerMetrics
     from barq.server.server import Server
 
 __all__ = ["Worker"]
-
-assert BATCH == 64, "respond() inlines WorkerRecorder's batch size as a literal"
 
 logger = logging.getLogger("barq.server")
 access_logger = logging.getLogger("barq.access")
 
 _RECV_SIZE = 65536
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
-_NO_BODY_STATUS = frozenset({204, 304})
 _INTERNAL_ERROR_BODY = b'{"detail":"Internal Server Error"}'
 
 
@@ -61,20 +58,21 @@ class _ClientGone(Exception):
 
 
 class Worker:
-    """One worker thread (``barq-worker-N``) and its private counters."""
+    """One worker thread (``<name>-worker-N``) and its private counters.
+
+    It is the :class:`~barq.server.interfaces.WorkerState` its metrics recorder reads.
+    """
 
     def __init__(self, server: Server, index: int) -> None:
         self.server = server
         self.index = index
-        self.name = f"barq-worker-{index}"
+        self.name = f"{server.config.name}-worker-{index}"
         # What this worker is doing (read by gauges, shutdown and metrics):
         # the request it is serving, or None, and since when (perf_counter_ns).
         self.current: HTTPRequest | None = None
         self.busy_since = 0
-        # Metrics (see barq.metrics.recorder.WorkerState): the recorder, and the
-        # list finished requests are queued on (None: call the recorder instead).
-        self.recorder: Any = None
-        self.pending: list[tuple[Any, ...]] | None = None
+        # This thread's metrics recorder (see barq.server.interfaces), if any.
+        self.recorder: WorkerMetrics | None = None
         self.rejected = 0  # requests refused by the parser (4xx/5xx before the app)
         # The configuration is frozen: read what every request needs once.
         self.config = server.config
@@ -92,14 +90,8 @@ class Worker:
         server = self.server
         reactor = server.reactor
         metrics = server.config.metrics
-        if isinstance(metrics, Metrics):
-            # Barq's own recorder reads current/busy_since from this worker and
-            # sets self.pending (see respond()).
+        if metrics is not None:
             self.recorder = metrics.worker(self.index, self.name, self)
-        elif metrics is not None:
-            # Any other sink: pending stays None, so its recorder gets
-            # request_started/request_finished calls.
-            self.recorder = metrics.worker(self.index, self.name)
         poll = reactor.ready_set.poll
         connections = reactor.connections
         stop_fd = reactor.stop_fd
@@ -181,7 +173,7 @@ class Worker:
                     # A head trickling in byte by byte is readable whenever the
                     # reactor sweeps (so it skips it): enforce the deadline here.
                     self.rejected += 1
-                    self._reject(conn, ProtocolError(408, "request timed out"))
+                    self._reject(conn, RequestTimeout("request timed out"))
                     return
             else:
                 conn.deadline = now + config.keepalive_timeout
@@ -202,11 +194,11 @@ class Worker:
     def respond(self, conn: Connection, request: HTTPRequest, bytes_in: int) -> bool:
         """Run the application and write its response; True to keep the connection."""
         server = self.server
-        pending = self.pending
+        recorder = self.recorder
         start = self.busy_since = time.perf_counter_ns()
         self.current = request  # after busy_since: readers never see a stale start
-        if pending is None and self.recorder is not None:
-            self.recorder.request_started(request, start)
+        if recorder is not None:
+            recorder.request_started(request, start)
         error = False
         try:
             response = server.app(request)
@@ -237,18 +229,8 @@ class Worker:
             if callback is not None:
                 _run_callback(callback)
         end = time.perf_counter_ns()
-        if pending is not None:
-            # WorkerRecorder.request_finished() inline: one tuple queued per
-            # request (this worker keeps ``current`` itself); 64 is its BATCH.
-            pending.append(
-                (request.route, request.method, status, end - start, bytes_in, bytes_out, error)
-            )
-            if len(pending) >= 64:
-                recorder = self.recorder
-                if recorder is not None:  # unset only by benchmarks switching metrics off
-                    recorder.flush()
-        elif self.recorder is not None:
-            self.recorder.request_finished(request, status, start, end, bytes_in, bytes_out, error)
+        if recorder is not None:
+            recorder.request_finished(request, status, start, end, bytes_in, bytes_out, error)
         if self.access_log and access_logger.isEnabledFor(logging.INFO):
             access_logger.info(
                 '%s - "%s %s HTTP/%s" %d %.1fms',
@@ -267,7 +249,7 @@ class Worker:
         """Serialise and send; returns (bytes_out, keep, status, error)."""
         status = response.status
         headers = response.headers
-        head_only = request.method == "HEAD" or status in _NO_BODY_STATUS or status < 200
+        head_only = request.method == "HEAD" or not body_allowed(status)
         stream = response.stream
         file = response.file
         http10 = request.http_version == "1.0"
@@ -279,7 +261,7 @@ class Worker:
         try:
             if stream is None and file is None:
                 body = response.body
-                length = None if status in _NO_BODY_STATUS or status < 200 else len(body)
+                length = len(body) if body_allowed(status) else None
                 head = response_head(
                     status,
                     headers,
@@ -333,8 +315,7 @@ class Worker:
         # A HEAD response shows the framing a GET would get, without the body,
         # and leaves the connection open.
         status = response.status
-        has_body = status >= 200 and status not in _NO_BODY_STATUS
-        chunked = declared is None and not http10 and has_body
+        chunked = declared is None and not http10 and body_allowed(status)
         if declared is None and not chunked and not head_only:
             keep = False
         head = response_head(

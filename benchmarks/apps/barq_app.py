@@ -105,8 +105,7 @@ def _serve_with_metrics_toggle(args: Any) -> None:
     For ``benchmarks.metrics_overhead``: comparing on and off inside one process
     removes the process-to-process spread (memory layout, hash seeds) that is
     larger than the effect being measured. A worker records exactly when its
-    ``recorder`` and ``pending`` are set; with both unset the hot path is the one
-    ``metrics=None`` runs.
+    ``recorder`` is set; unset, the hot path is the one ``metrics=None`` runs.
     """
     import signal
 
@@ -126,11 +125,7 @@ def _serve_with_metrics_toggle(args: Any) -> None:
             if worker.recorder is not None:
                 saved[worker.index] = worker.recorder
             recorder = saved.get(worker.index)
-            if signum == signal.SIGUSR1 and recorder is not None:
-                worker.recorder = recorder
-                worker.pending = recorder.pending  # as the recorder sets it (no hooks)
-            else:
-                worker.pending = worker.recorder = None
+            worker.recorder = recorder if signum == signal.SIGUSR1 else None
 
     signal.signal(signal.SIGUSR1, switch)
     signal.signal(signal.SIGUSR2, switch)

@@ -1,7 +1,8 @@
 """Serve an app with metrics on, plus the stats endpoint on loopback."""
 
 from barq import Barq
-from barq.metrics import Metrics, start_stats_server
+from barq.metrics import Metrics
+from barq.stats import start_stats_server
 from barq.server import Server, ServerConfig
 
 app = Barq()

@@ -1,0 +1,89 @@
+"""The small typed interfaces the server meets other layers through.
+
+- :class:`~barq.http.messages.Application` — what the server runs (re-exported).
+- :class:`MetricsSink` — what ``ServerConfig(metrics=...)`` takes: one
+  :class:`WorkerMetrics` per worker thread, told about every request. Barq's own
+  :class:`barq.metrics.Metrics` is one; the server never imports it.
+- :class:`WorkerState` — what a worker shows its sink (the request it serves),
+  and :class:`ServerView` — what a sink may read from the server (gauges).
+
+Nothing here is concrete: the server and the metrics package depend on these
+shapes, not on each other.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from barq.http.messages import Application, HTTPRequest
+
+__all__ = ["Application", "MetricsSink", "ServerView", "WorkerMetrics", "WorkerState"]
+
+
+class WorkerState(Protocol):
+    """A worker thread's own state, kept by the server with or without metrics."""
+
+    @property
+    def current(self) -> HTTPRequest | None:
+        """The request being served, or None when idle."""
+        ...
+
+    @property
+    def busy_since(self) -> int:
+        """``perf_counter_ns()`` when :attr:`current` started (stale while idle)."""
+        ...
+
+
+class WorkerMetrics(Protocol):
+    """One worker thread's recorder; called only on that thread."""
+
+    def request_started(self, request: HTTPRequest, start_ns: int) -> None:
+        """The worker began running the application for ``request``."""
+        ...
+
+    def request_finished(
+        self,
+        request: HTTPRequest,
+        status: int,
+        start_ns: int,
+        end_ns: int,
+        bytes_in: int,
+        bytes_out: int,
+        error: bool,
+    ) -> None:
+        """The response went out (or failed to): account for it.
+
+        ``error`` is True when the request failed in a way its status does not
+        show (an application exception, a failed write).
+        """
+        ...
+
+
+class ServerView(Protocol):
+    """What a metrics sink may read from the running server (racy, any thread)."""
+
+    @property
+    def addresses(self) -> list[Any]:
+        """Local addresses of the listeners: ``(host, port)`` tuples or Unix paths."""
+        ...
+
+    @property
+    def thread_count(self) -> int:
+        """The number of worker threads."""
+        ...
+
+    def gauges(self) -> dict[str, int]:
+        """Server-wide gauges: connections, queued requests, busy workers..."""
+        ...
+
+
+class MetricsSink(Protocol):
+    """A metrics sink: told about the server once and about every worker thread."""
+
+    def bind_server(self, server: ServerView) -> None:
+        """Called once when the server starts."""
+        ...
+
+    def worker(self, index: int, name: str, state: WorkerState) -> WorkerMetrics:
+        """The recorder for worker thread ``index`` (called once, on that thread)."""
+        ...

@@ -1,0 +1,360 @@
+"""Compiling a handler's (or dependency's) signature into a :class:`CallPlan`, once.
+
+At registration time :func:`compile_plan` reads the signature and annotations and
+sorts every parameter into one of three kinds:
+
+- a *request parameter* (:class:`ParamField`: path, query, header, cookie or
+  body, with a cached pydantic ``TypeAdapter`` validator),
+- a *dependency* (:class:`DependencyNode`, with its own nested plan),
+- a *special* parameter injected from the request context (``Request``,
+  ``Response``, ``BackgroundTasks``: the table in :mod:`barq.context`).
+
+Nothing on the request path calls ``inspect`` or builds adapters; the solver
+(:mod:`barq.dependencies`) only walks these tuples.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+from collections.abc import Callable, Mapping, Sequence
+from typing import Annotated, Any
+
+import pydantic
+from pydantic import TypeAdapter
+from pydantic_core import PydanticUndefined
+
+from barq.context import SPECIAL_PARAMS, SpecialFactory
+from barq.exceptions import BarqError
+from barq.params import Dependency, FileInfo, ParamInfo
+from barq.typeinfo import (
+    callable_name,
+    is_scalar,
+    is_scalar_sequence,
+    is_upload_type,
+    resolve_hints,
+    strip_annotated,
+    strip_optional,
+)
+
+__all__ = ["CallPlan", "DependencyNode", "ParamField", "compile_plan"]
+
+#: Where request parameters come from, in the order a plan keeps them.
+LOCATIONS = ("path", "query", "header", "cookie", "body")
+
+
+def _needs_validation(tp: Any, constraints: Mapping[str, Any]) -> bool:
+    if constraints:
+        return True
+    base = strip_optional(tp)
+    return not (base is str or base is Any)
+
+
+class ParamField:
+    """One compiled request parameter: metadata (for errors and OpenAPI) and its validator."""
+
+    __slots__ = (
+        "adapter",
+        "alias",
+        "annotation",
+        "default",
+        "description",
+        "embed",
+        "info",
+        "is_sequence",
+        "location",
+        "name",
+        "required",
+        "validate",
+    )
+
+    def __init__(
+        self,
+        name: str,
+        location: str,
+        alias: str,
+        annotation: Any,
+        default: Any,
+        info: ParamInfo | None,
+        *,
+        is_sequence: bool = False,
+    ) -> None:
+        self.name = name
+        self.location = location
+        self.alias = alias
+        self.annotation = annotation
+        self.default = default
+        self.required = default is PydanticUndefined
+        self.info = info
+        self.is_sequence = is_sequence
+        self.description = info.description if info is not None else None
+        self.embed = bool(getattr(info, "embed", False))
+        constraints = info.constraints if info is not None else {}
+        annotated: Any = annotation
+        if constraints:
+            annotated = Annotated[annotation, pydantic.Field(**constraints)]
+        try:
+            self.adapter: TypeAdapter[Any] = TypeAdapter(annotated)
+        except pydantic.PydanticSchemaGenerationError as exc:
+            raise BarqError(
+                f"parameter {name!r}: pydantic cannot validate type {annotation!r}: {exc}"
+            ) from exc
+        if location == "body" or _needs_validation(annotation, constraints):
+            self.validate: Callable[[Any], Any] | None = self.adapter.validate_python
+        else:
+            self.validate = None
+
+    @property
+    def constraints(self) -> dict[str, Any]:
+        """Validation constraints given through the marker (gt, max_length, pattern...)."""
+        return dict(self.info.constraints) if self.info is not None else {}
+
+    def get_default(self) -> Any:
+        """The default value (mutable defaults are copied per request)."""
+        default = self.default
+        if isinstance(default, list | dict | set):
+            return copy.copy(default)
+        return default
+
+    def __repr__(self) -> str:
+        return f"<ParamField {self.location}:{self.alias} {self.annotation!r}>"
+
+
+class DependencyNode:
+    """A dependency of a plan: the parameter it fills (or None) and its own plan."""
+
+    __slots__ = ("name", "plan", "use_cache")
+
+    def __init__(self, name: str | None, plan: CallPlan, use_cache: bool) -> None:
+        self.name = name
+        self.plan = plan
+        self.use_cache = use_cache
+
+
+class CallPlan:
+    """A callable with its parameters sorted by source, compiled once."""
+
+    __slots__ = (
+        "body",
+        "call",
+        "cookie",
+        "dependencies",
+        "header",
+        "is_generator",
+        "name",
+        "path",
+        "query",
+        "specials",
+        "trivial",
+    )
+
+    def __init__(self, call: Callable[..., Any], name: str) -> None:
+        self.call = call
+        self.name = name
+        self.path: tuple[ParamField, ...] = ()
+        self.query: tuple[ParamField, ...] = ()
+        self.header: tuple[ParamField, ...] = ()
+        self.cookie: tuple[ParamField, ...] = ()
+        self.body: tuple[ParamField, ...] = ()
+        self.dependencies: tuple[DependencyNode, ...] = ()
+        self.specials: tuple[tuple[str, SpecialFactory], ...] = ()
+        self.is_generator = inspect.isgeneratorfunction(call) or inspect.isgeneratorfunction(
+            getattr(call, "__call__", None)  # noqa: B004
+        )
+        self.trivial = False
+
+    @property
+    def fields(self) -> tuple[ParamField, ...]:
+        """This callable's own request parameters (not its dependencies')."""
+        return self.path + self.query + self.header + self.cookie + self.body
+
+    def all_fields(self) -> list[ParamField]:
+        """Every request parameter of this plan and its dependency tree (deduplicated)."""
+        seen: dict[tuple[str, str], ParamField] = {}
+        stack: list[CallPlan] = [self]
+        while stack:
+            plan = stack.pop()
+            for node in plan.dependencies:
+                stack.append(node.plan)
+            for f in plan.fields:
+                seen.setdefault((f.location, f.alias), f)
+        return list(seen.values())
+
+    def walk(self) -> list[CallPlan]:
+        """This plan and every nested dependency plan, depth first."""
+        out = [self]
+        for node in self.dependencies:
+            out.extend(node.plan.walk())
+        return out
+
+    def __repr__(self) -> str:
+        return f"<CallPlan {self.name}>"
+
+
+def compile_plan(
+    call: Callable[..., Any],
+    path_param_names: frozenset[str] | set[str] = frozenset(),
+    extra_dependencies: Sequence[Dependency] = (),
+    _stack: tuple[Any, ...] = (),
+    *,
+    localns: Mapping[str, Any] | None = None,
+) -> CallPlan:
+    """Analyse ``call``'s signature once and return its :class:`CallPlan`.
+
+    ``path_param_names`` are the route template's parameters (unannotated
+    parameters with those names come from the path). ``extra_dependencies`` are
+    run before the callable's own (router/app ``dependencies=[...]``). ``localns``
+    resolves string annotations naming local objects (``from __future__ import
+    annotations`` inside a function).
+    Raises :class:`~barq.exceptions.BarqError` for signatures it cannot serve.
+    """
+    if call in _stack:
+        chain = " -> ".join(callable_name(c) for c in (*_stack, call))
+        raise BarqError(f"circular dependency: {chain}")
+    name = callable_name(call)
+    plan = CallPlan(call, name)
+    try:
+        signature = inspect.signature(call)
+    except (TypeError, ValueError) as exc:
+        raise BarqError(f"cannot read the signature of {name}: {exc}") from exc
+    hints = resolve_hints(call, localns)
+    stack = (*_stack, call)
+    groups: dict[str, list[ParamField]] = {location: [] for location in LOCATIONS}
+    deps = [
+        _dependency_node(None, extra, None, path_param_names, stack, localns)
+        for extra in extra_dependencies
+    ]
+    specials: list[tuple[str, SpecialFactory]] = []
+
+    for pname, param in signature.parameters.items():
+        if param.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
+            continue
+        if param.kind is inspect.Parameter.POSITIONAL_ONLY:
+            raise BarqError(f"{name}: positional-only parameter {pname!r} cannot be injected")
+        annotation = hints.get(pname, param.annotation)
+        if annotation is inspect.Parameter.empty:
+            annotation = Any
+        base, metadata = strip_annotated(annotation)
+        marker, default = _marker_and_default(name, pname, metadata, param.default)
+        if isinstance(marker, Dependency):
+            deps.append(_dependency_node(pname, marker, base, path_param_names, stack, localns))
+            continue
+        special = _special_factory(base) if marker is None else None
+        if special is not None:
+            specials.append((pname, special))
+            continue
+        field = _request_field(name, pname, base, metadata, marker, default, path_param_names)
+        groups[field.location].append(field)
+
+    plan.path = tuple(groups["path"])
+    plan.query = tuple(groups["query"])
+    plan.header = tuple(groups["header"])
+    plan.cookie = tuple(groups["cookie"])
+    plan.body = tuple(groups["body"])
+    plan.dependencies = tuple(deps)
+    plan.specials = tuple(specials)
+    plan.trivial = not (any(groups.values()) or deps or specials)
+    return plan
+
+
+def _marker_and_default(
+    name: str, pname: str, metadata: list[Any], default: Any
+) -> tuple[ParamInfo | Dependency | None, Any]:
+    """The parameter's marker (from ``Annotated`` or its default) and its real default."""
+    marker: ParamInfo | Dependency | None = None
+    for item in metadata:
+        if isinstance(item, ParamInfo | Dependency):
+            marker = item
+    if isinstance(default, ParamInfo | Dependency):
+        if marker is not None:
+            raise BarqError(
+                f"{name}: parameter {pname!r} has a marker both in Annotated and as default"
+            )
+        marker = default
+        default = inspect.Parameter.empty
+    if default is inspect.Parameter.empty:
+        default = PydanticUndefined
+    return marker, default
+
+
+def _request_field(
+    name: str,
+    pname: str,
+    base: Any,
+    metadata: list[Any],
+    info: ParamInfo | None,
+    default: Any,
+    path_param_names: frozenset[str] | set[str],
+) -> ParamField:
+    """The :class:`ParamField` for a parameter that is read from the request."""
+    if info is None and is_upload_type(base):
+        info = FileInfo()  # ``file: UploadFile`` means ``File()``
+    if info is not None and default is PydanticUndefined:
+        default = info.default
+    # the annotation without Barq markers, but keeping other metadata (pydantic Field...)
+    clean = base
+    others = [m for m in metadata if not isinstance(m, ParamInfo | Dependency)]
+    if others:
+        clean = Annotated[(base, *others)]
+    if info is not None:
+        location = info.location
+    elif pname in path_param_names:
+        location = "path"
+    elif is_scalar(base) or is_scalar_sequence(base):
+        location = "query"
+    else:
+        location = "body"
+    if location == "path":
+        if pname not in path_param_names and (info is None or info.alias is None):
+            raise BarqError(
+                f"{name}: path parameter {pname!r} is not in the route path "
+                f"(known: {sorted(path_param_names) or 'none'})"
+            )
+        default = PydanticUndefined  # path parameters are always required
+    alias = info.alias if info is not None and info.alias else pname
+    if (
+        location == "header"
+        and not (info is not None and info.alias)
+        and getattr(info, "convert_underscores", True)
+    ):
+        alias = pname.replace("_", "-")
+    if location == "header":
+        alias = alias.lower()
+    is_sequence = location != "body" and is_scalar_sequence(base)
+    if location in ("path", "cookie") and is_sequence:
+        raise BarqError(f"{name}: {location} parameter {pname!r} cannot be a list")
+    if location != "body" and not (is_scalar(base) or is_sequence):
+        raise BarqError(
+            f"{name}: {location} parameter {pname!r} must be a scalar type "
+            f"(str, int, float, bool, UUID, Enum, ...) or a list of them, not {base!r}"
+        )
+    return ParamField(pname, location, alias, clean, default, info, is_sequence=is_sequence)
+
+
+def _special_factory(tp: Any) -> SpecialFactory | None:
+    if not isinstance(tp, type):
+        return None
+    for klass in tp.__mro__:
+        factory = SPECIAL_PARAMS.get(klass)
+        if factory is not None:
+            return factory
+    return None
+
+
+def _dependency_node(
+    pname: str | None,
+    marker: Dependency,
+    annotation: Any,
+    path_param_names: frozenset[str] | set[str],
+    stack: tuple[Any, ...],
+    localns: Mapping[str, Any] | None = None,
+) -> DependencyNode:
+    call = marker.dependency
+    if call is None:
+        call = annotation
+    if call is None or not callable(call):
+        raise BarqError(
+            f"Depends() for {pname!r} needs a callable (or a class annotation), got {call!r}"
+        )
+    plan = compile_plan(call, path_param_names, (), stack, localns=localns)
+    return DependencyNode(pname, plan, marker.use_cache)
