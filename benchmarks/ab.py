@@ -51,9 +51,7 @@ def _remove_worktree(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
 
 
-def _measure(
-    tree: Path, python: str, args: argparse.Namespace, label: str
-) -> tuple[float, float]:
+def _measure(tree: Path, python: str, args: argparse.Namespace, label: str) -> tuple[float, float]:
     port = free_port()
     env = dict(os.environ, PYTHONPATH=f"{tree}{os.pathsep}{ROOT}")
     argv = [
@@ -83,9 +81,7 @@ def _measure(
 
 def _bootstrap(ratios: list[float], n: int = 2000) -> tuple[float, float]:
     rng = random.Random(1)
-    medians = sorted(
-        statistics.median(rng.choice(ratios) for _ in ratios) for _ in range(n)
-    )
+    medians = sorted(statistics.median(rng.choice(ratios) for _ in ratios) for _ in range(n))
     return medians[int(0.025 * n)], medians[int(0.975 * n)]
 
 

@@ -16,7 +16,6 @@ from barq.metrics.recorder import (
     BATCH,
     KNOWN_METHODS,
     RouteStats,
-    WorkerState,
     aggregate,
     new_stats,
 )

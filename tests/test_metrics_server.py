@@ -14,10 +14,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from barq.http.messages import HTTPRequest, HTTPResponse
 from barq.metrics import Metrics, RequestEnd, StatsAddressError
-from barq.stats import start_stats_server
 from barq.metrics.histogram import MAX_RELATIVE_ERROR
 from barq.metrics.registry import list_servers
 from barq.server import Server, ServerConfig
+from barq.stats import start_stats_server
 
 CLIENTS = 6
 PER_CLIENT = 40

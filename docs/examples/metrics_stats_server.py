@@ -2,8 +2,8 @@
 
 from barq import Barq
 from barq.metrics import Metrics
-from barq.stats import start_stats_server
 from barq.server import Server, ServerConfig
+from barq.stats import start_stats_server
 
 app = Barq()
 
