@@ -324,7 +324,7 @@ class Barq(RouteDecorators):
         if inspect.isgeneratorfunction(lifespan):
             return contextlib.contextmanager(lifespan)(self)
         cm = lifespan(self)
-        if not hasattr(cm, "__enter__"):
+        if not isinstance(cm, contextlib.AbstractContextManager):
             raise BarqError(
                 "lifespan= must be a generator function taking the app (yield once) or "
                 f"return a context manager; {lifespan!r} returned {cm!r}"

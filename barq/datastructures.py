@@ -367,7 +367,7 @@ class State:
     @property
     def lock(self) -> threading.Lock:
         """A lock for read-modify-write on shared state (created on first use)."""
-        lock = self.__dict__["_lock"]
+        lock: threading.Lock | None = self.__dict__["_lock"]
         if lock is None:
             lock = _make_lock(self)
         return lock
@@ -407,7 +407,7 @@ _state_lock_guard = threading.Lock()
 
 def _make_lock(state: State) -> threading.Lock:
     with _state_lock_guard:
-        lock = state.__dict__["_lock"]
+        lock: threading.Lock | None = state.__dict__["_lock"]
         if lock is None:
             lock = threading.Lock()
             object.__setattr__(state, "_lock", lock)

@@ -12,7 +12,7 @@ import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, get_type_hints
 
 __all__ = [
     "SERVER_OPTIONS",
@@ -30,11 +30,13 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class ServerOption:
-    """A server limit or timeout exposed as ``--<name>`` and ``BARQ_<NAME>``."""
+    """A server limit or timeout exposed as ``--<name>``, ``BARQ_<NAME>`` and a
+    ``[tool.barq]`` key; generated from :class:`barq.server.ServerConfig`."""
 
     name: str
     type: type
     help: str
+    default: Any
 
     @property
     def flag(self) -> str:
@@ -45,20 +47,18 @@ class ServerOption:
         return "BARQ_" + self.name.upper()
 
 
-#: The ServerConfig limits and timeouts that ``barq run`` exposes.
-SERVER_OPTIONS: tuple[ServerOption, ...] = (
-    ServerOption("backlog", int, "Listen backlog (capped by the kernel's somaxconn)."),
-    ServerOption("max_connections", int, "Open connections at most; more wait in the backlog."),
-    ServerOption("max_request_line", int, "Longest request line in bytes (else 414)."),
-    ServerOption("max_header_bytes", int, "Largest request header block in bytes (else 431)."),
-    ServerOption("max_headers", int, "Most request header fields (else 431)."),
-    ServerOption("max_body_bytes", int, "Largest request body in bytes (else 413)."),
-    ServerOption("header_timeout", float, "Seconds to receive a request head (else 408)."),
-    ServerOption("body_timeout", float, "Seconds a request body may stall (else 408)."),
-    ServerOption("keepalive_timeout", float, "Seconds an idle keep-alive connection stays open."),
-    ServerOption("write_timeout", float, "Seconds a response write may stall."),
-    ServerOption("graceful_timeout", float, "Seconds a shutdown waits for in-flight requests."),
-)
+def _server_options() -> tuple[ServerOption, ...]:
+    from barq.server.config import ServerConfig, cli_fields, field_default
+
+    hints = get_type_hints(ServerConfig)
+    return tuple(
+        ServerOption(f.name, hints[f.name], str(f.metadata["help"]), field_default(f))
+        for f in cli_fields()
+    )
+
+
+#: The ServerConfig limits and timeouts that ``barq run`` exposes (its field metadata).
+SERVER_OPTIONS: tuple[ServerOption, ...] = _server_options()
 
 
 @dataclass

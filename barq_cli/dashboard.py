@@ -83,7 +83,7 @@ class TargetState:
         dt = self.elapsed
         if dt is None or self.snapshot is None or self.previous is None:
             return None
-        delta = self.snapshot["totals"]["requests"] - self.previous["totals"]["requests"]
+        delta: int = self.snapshot["totals"]["requests"] - self.previous["totals"]["requests"]
         return max(0, delta) / dt
 
     def error_rate(self) -> float | None:
@@ -93,10 +93,13 @@ class TargetState:
         cur = self.snapshot["totals"]
         if self.previous is not None:
             prev = self.previous["totals"]
-            requests = cur["requests"] - prev["requests"]
+            requests: int = cur["requests"] - prev["requests"]
             if requests > 0:
-                return max(0, cur["errors"] - prev["errors"]) / requests
-        return cur["errors"] / cur["requests"] if cur["requests"] else None
+                failed: int = cur["errors"] - prev["errors"]
+                return max(0, failed) / requests
+        total: int = cur["requests"]
+        errors: int = cur["errors"]
+        return errors / total if total else None
 
 
 # -- formatting -----------------------------------------------------------------

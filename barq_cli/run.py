@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import inspect
 import logging
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -20,14 +19,9 @@ from barq_cli.config import (
     as_int,
     as_str,
 )
+from barq_cli.options import server_option
 
 __all__ = ["register", "serve_app"]
-
-_BASIC_OPTIONS = (
-    ServerOption("threads", int, ""),
-    ServerOption("port", int, ""),
-)
-
 
 def _settings(tool: ToolConfig, cli: dict[str, Any]) -> dict[str, Any]:
     """Merge command line/environment (``cli``) with ``[tool.barq]`` and defaults."""
@@ -164,30 +158,17 @@ def serve_app(app_path: str | None, cli: dict[str, Any], verbose: bool) -> None:
             stats.stop()
 
 
-def _limit_parameters() -> list[inspect.Parameter]:
-    params = []
-    for option in SERVER_OPTIONS:
-        params.append(
-            inspect.Parameter(
-                option.name,
-                inspect.Parameter.KEYWORD_ONLY,
-                default=typer.Option(
-                    None,
-                    option.flag,
-                    envvar=option.envvar,
-                    help=option.help,
-                    rich_help_panel="Limits and timeouts",
-                    show_default=False,
-                ),
-                annotation=option.type | None,
-            )
-        )
-    return params
+#: Options that are not ServerConfig limits, named like them in error messages.
+_BASIC_OPTIONS = (
+    ServerOption("threads", int, "", None),
+    ServerOption("port", int, "", 8000),
+)
 
 
 def register(app: typer.Typer) -> None:
     """Add the ``run`` command to the CLI."""
 
+    @app.command("run")
     def run(
         app_path: str | None = typer.Argument(
             None, metavar="[APP]", envvar="BARQ_APP", show_default=False,
@@ -231,44 +212,24 @@ def register(app: typer.Typer) -> None:
         verbose: bool = typer.Option(
             False, "--verbose", "-v", help="Show tracebacks for errors."
         ),
-        **limits: Any,
+        # Limits and timeouts: options generated from ServerConfig (barq_cli.options).
+        backlog: Annotated[int | None, server_option("backlog")] = None,
+        max_connections: Annotated[int | None, server_option("max_connections")] = None,
+        max_request_line: Annotated[int | None, server_option("max_request_line")] = None,
+        max_header_bytes: Annotated[int | None, server_option("max_header_bytes")] = None,
+        max_headers: Annotated[int | None, server_option("max_headers")] = None,
+        max_body_bytes: Annotated[int | None, server_option("max_body_bytes")] = None,
+        header_timeout: Annotated[float | None, server_option("header_timeout")] = None,
+        body_timeout: Annotated[float | None, server_option("body_timeout")] = None,
+        keepalive_timeout: Annotated[float | None, server_option("keepalive_timeout")] = None,
+        write_timeout: Annotated[float | None, server_option("write_timeout")] = None,
+        graceful_timeout: Annotated[float | None, server_option("graceful_timeout")] = None,
     ) -> None:  # fmt: skip
         """Serve the app in production: no reload, no debug, all limits configurable.
 
         Every option also reads a BARQ_<OPTION> environment variable and a default
         from \\[tool.barq] in pyproject.toml (command line wins, then environment).
         """
-        cli = {
-            "host": host,
-            "port": port,
-            "uds": uds,
-            "threads": threads,
-            "stats": stats,
-            "stats_allow_remote": stats_allow_remote,
-            "proxy_headers": proxy_headers,
-            "forwarded_allow_ips": forwarded_allow_ips,
-            "access_log": access_log,
-            **limits,
-        }
-        serve_app(app_path, cli, verbose)
-
-    signature = inspect.signature(run)
-    base = [p for p in signature.parameters.values() if p.kind != inspect.Parameter.VAR_KEYWORD]
-    run.__signature__ = signature.replace(parameters=[*base, *_limit_parameters()])  # type: ignore[attr-defined]
-    annotations: dict[str, Any] = {
-        "app_path": str | None,
-        "host": str | None,
-        "port": int | None,
-        "uds": str | None,
-        "threads": int | None,
-        "stats": str | None,
-        "stats_allow_remote": bool | None,
-        "proxy_headers": bool | None,
-        "forwarded_allow_ips": str | None,
-        "access_log": bool | None,
-        "verbose": bool,
-        "return": None,
-    }
-    annotations.update({o.name: o.type | None for o in SERVER_OPTIONS})
-    run.__annotations__ = annotations
-    app.command("run")(run)
+        cli = dict(locals())
+        verbose = cli.pop("verbose")
+        serve_app(cli.pop("app_path"), cli, verbose)

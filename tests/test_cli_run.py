@@ -326,3 +326,33 @@ def test_change_filter(tmp_path: Path) -> None:
     assert not f(None, str(tmp_path / "app" / "migrations" / "0001.py"))
     assert not f(None, str(tmp_path / "app" / "main_test.py"))
     assert not f(None, str(tmp_path / "app" / ".#main.py"))
+
+
+def test_every_server_limit_is_a_run_option_generated_from_server_config() -> None:
+    """Each ServerConfig field marked for the CLI is an option of `barq run`, with the
+    field's type and its help text, env name and default in `--help`."""
+    import inspect
+    import typing
+    from dataclasses import fields
+
+    from typer.testing import CliRunner
+
+    from barq.server.config import ServerConfig, cli_fields
+    from barq_cli.main import app as cli_app
+
+    command = next(c for c in cli_app.registered_commands if c.name == "run")
+    assert command.callback is not None
+    hints = typing.get_type_hints(command.callback, include_extras=True)
+    config_types = typing.get_type_hints(ServerConfig)
+    generated = [f.name for f in cli_fields()]
+    assert generated, "no ServerConfig field is marked for the command line"
+    assert {f.name for f in fields(ServerConfig)} >= set(generated)
+    for name in generated:
+        annotation = hints[name]
+        assert typing.get_args(annotation)[0] == config_types[name] | None, name
+        assert inspect.signature(command.callback).parameters[name].default is None
+    result = CliRunner().invoke(cli_app, ["run", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    for f in cli_fields():
+        assert "--" + f.name.replace("_", "-") in result.output
+        assert f.metadata["help"].split(";")[0][:30] in result.output

@@ -97,10 +97,11 @@ def test_version_and_help() -> None:
     assert result.returncode == 0, result.stderr
     for command in ("new", "dev", "run", "routes", "stats"):
         assert command in result.stdout
-    script = Path(sys.executable).parent / "barq"
-    if script.exists():
-        result = _run(str(script), "--version")
-        assert result.returncode == 0 and barq.__version__ in result.stdout
+    script = Path(sys.executable).parent / "barq"  # the console script of this venv
+    assert script.exists(), f"{script} missing: install the project into this environment"
+    result = _run(str(script), "--version")
+    assert result.returncode == 0, result.stderr
+    assert barq.__version__ in result.stdout
 
 
 def test_py_typed_shipped() -> None:

@@ -628,3 +628,30 @@ def test_large_chunked_body_with_small_chunks() -> None:
     assert request is not None
     assert len(request.body) == 50000
     assert request.body.endswith(b"0000004999")
+
+
+def test_each_rejection_is_a_named_error_type_with_its_status() -> None:
+    from barq.http import errors
+
+    cases = [
+        (b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: h\r\n\r\n", errors.URITooLong),
+        (b"GET / HTTP/1.1\r\n" + b"X: y\r\n" * 101 + b"\r\n", errors.HeaderFieldsTooLarge),
+        (b"BREW / HTTP/1.1\r\nHost: h\r\n\r\n", errors.MethodNotImplemented),
+        (b"GET / HTTP/2.0\r\nHost: h\r\n\r\n", errors.VersionNotSupported),
+        (b"GET / HTTP/1.1\r\n\r\n", errors.BadRequest),
+        (
+            b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 99999999999\r\n\r\n",
+            errors.ContentTooLarge,
+        ),
+        (
+            b"POST / HTTP/1.1\r\nHost: h\r\nExpect: tea\r\nContent-Length: 1\r\n\r\n",
+            errors.ExpectationFailed,
+        ),
+    ]
+    for data, kind in cases:
+        parser = RequestParser()
+        parser.feed(data)
+        with pytest.raises(kind) as info:
+            parser.next_request()
+        assert info.value.status == kind.code
+        assert isinstance(info.value, ProtocolError)

@@ -171,7 +171,15 @@ def test_graceful_stop_serves_a_connection_whose_request_comes_late(connect) -> 
             time.sleep(0.01)  # accepted by the reactor
         stopper = threading.Thread(target=server.stop)
         stopper.start()
-        time.sleep(0.4)  # longer than a sweep: the old code closed it here
+        # Two timeout sweeps after draining began (one whole sweep while draining):
+        # the old code closed the connection in that sweep.
+        reactor = server.reactor
+        while not reactor.draining and time.monotonic() < deadline:
+            time.sleep(0.005)
+        first = reactor.sweeps
+        while reactor.sweeps < first + 2 and time.monotonic() < deadline + 5:
+            time.sleep(0.005)
+        assert reactor.draining and reactor.sweeps >= first + 2
         fresh.send(b"GET /late HTTP/1.1\r\nHost: t\r\n\r\n")
         reply = fresh.read_response()
         assert (reply.status, reply.body) == (200, b"ok /late tcp")

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import http
-import re
 import time
 from email.utils import formatdate
+
+from barq.http.grammar import TOKEN
 
 __all__ = [
     "LAST_CHUNK",
@@ -26,8 +27,6 @@ _REASONS[422] = "Unprocessable Content"
 _STATUS_LINES: dict[int, str] = {
     code: f"HTTP/1.1 {code} {phrase}\r\n" for code, phrase in _REASONS.items()
 }
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-# Headers the server frames itself; an application's copies are dropped.
 
 
 class ResponseHeaderError(ValueError):
@@ -84,7 +83,7 @@ def response_head(
         # Names of letters, digits and hyphens (nearly all) pass without the
         # regex: shared regex objects are costly under free-threading.
         if not (name.isascii() and name.replace("-", "").isalnum()) and (
-            _TOKEN.fullmatch(name) is None
+            TOKEN.fullmatch(name) is None
         ):
             raise ResponseHeaderError(f"invalid response header name {name!r}")
         if "\r" in value or "\n" in value or "\0" in value:

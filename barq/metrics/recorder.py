@@ -26,6 +26,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
+from barq.http.semantics import METHODS
 from barq.metrics.histogram import BUCKET_COUNT, MAX_EXP, MIN_EXP, OVERFLOW_INDEX, SUB_BITS
 from barq.metrics.hooks import RequestEnd, RequestStart
 
@@ -50,9 +51,7 @@ UNMATCHED = "<unmatched>"
 OVERFLOW_ROUTE = "<other>"
 """Route key used once a thread has seen :data:`MAX_ROUTES_PER_THREAD` routes."""
 MAX_ROUTES_PER_THREAD = 1000
-KNOWN_METHODS = frozenset(
-    ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT")
-)
+KNOWN_METHODS = frozenset(METHODS)
 """Other method tokens are counted as ``"OTHER"`` so clients cannot inflate cardinality."""
 
 # Layout of a stats list (new_stats): the latency histogram's buckets first, then these.

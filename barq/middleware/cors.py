@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from barq.http.semantics import METHODS
 from barq.middleware.base import BaseHTTPMiddleware, CallNext
 from barq.requests import Request
 from barq.responses import PlainTextResponse, Response
@@ -17,7 +18,9 @@ from barq.responses import PlainTextResponse, Response
 __all__ = ["CORSMiddleware"]
 
 _SAFELISTED_HEADERS = frozenset({"accept", "accept-language", "content-language", "content-type"})
-_ALL_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+# ``allow_methods=["*"]``: every method Barq implements but TRACE, which the
+# Fetch standard forbids scripts to send.
+_ALL_METHODS = tuple(m for m in METHODS if m != "TRACE")
 
 
 class CORSMiddleware(BaseHTTPMiddleware):

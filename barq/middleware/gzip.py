@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 
+from barq.http.semantics import body_allowed
 from barq.middleware.base import BaseHTTPMiddleware, CallNext
 from barq.requests import Request
 from barq.responses import Response
@@ -54,8 +55,8 @@ class GZipMiddleware(BaseHTTPMiddleware):
         if not response.buffered or len(response.body) < self.minimum_size:
             return response
         status = response.status_code
-        if status < 200 or status in (204, 206, 304):
-            return response
+        if not body_allowed(status) or status == 206:
+            return response  # no content, or a byte range of the uncompressed one
         headers = response.headers
         if "content-encoding" in headers:
             return response

@@ -77,6 +77,7 @@ class Reactor:
         # Counters written only by the reactor thread.
         self.accepted = 0
         self.timed_out = 0
+        self.sweeps = 0  # timeout sweeps done (tests wait on it instead of sleeping)
         self.thread: threading.Thread | None = None
 
     # -- control (any thread) --------------------------------------------------
@@ -232,6 +233,7 @@ class Reactor:
         self._set_accepting(False)
 
     def _sweep(self, now: float) -> None:
+        self.sweeps += 1
         draining = self.draining
         grace_over = draining and now - self._drain_started > self.config.graceful_timeout
         for conn in self._snapshot():
