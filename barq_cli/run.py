@@ -23,6 +23,7 @@ from barq_cli.options import server_option
 
 __all__ = ["register", "serve_app"]
 
+
 def _settings(tool: ToolConfig, cli: dict[str, Any]) -> dict[str, Any]:
     """Merge command line/environment (``cli``) with ``[tool.barq]`` and defaults."""
     s: dict[str, Any] = {
