@@ -164,14 +164,16 @@ class Response:
             samesite=samesite,
         )
 
-    def _header_list(self) -> list[tuple[str, str]]:
+    def _header_list(self, has_body: bool | None = None) -> list[tuple[str, str]]:
+        """The headers as str pairs, with ``content-type`` when there is content."""
         headers = self._headers
         raw: list[tuple[str, str]] = list(headers.raw) if headers is not None else []
         media_type = self.media_type
-        status = self.status_code
+        if has_body is None:
+            has_body = body_allowed(self.status_code)
         if (
             media_type is not None
-            and body_allowed(status)
+            and has_body
             and (headers is None or "content-type" not in headers)
         ):
             if media_type.startswith("text/") and "charset=" not in media_type:
@@ -186,8 +188,9 @@ class Response:
         subclasses answer conditional or range requests (see ``FileResponse``).
         """
         status = self.status_code
-        body = self.body if body_allowed(status) else b""
-        return HTTPResponse(status, self._header_list(), body, on_complete=self.background)
+        has_body = body_allowed(status)
+        body = self.body if has_body else b""
+        return HTTPResponse(status, self._header_list(has_body), body, on_complete=self.background)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.status_code} {len(self.body)} bytes>"

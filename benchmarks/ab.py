@@ -25,6 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks.metrics_overhead import _cpu_seconds
 from benchmarks.procs import ServerProcess, free_port
 from benchmarks.scenarios import get_scenarios
 from benchmarks.wrk import run_wrk
@@ -51,7 +52,10 @@ def _remove_worktree(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
 
 
-def _measure(tree: Path, python: str, args: argparse.Namespace, label: str) -> tuple[float, float]:
+def _measure(
+    tree: Path, python: str, args: argparse.Namespace, label: str
+) -> tuple[float, float, float]:
+    """(requests/s, p99 ms, server CPU µs per request) of one fresh server process."""
     port = free_port()
     env = dict(os.environ, PYTHONPATH=f"{tree}{os.pathsep}{ROOT}")
     argv = [
@@ -71,12 +75,14 @@ def _measure(tree: Path, python: str, args: argparse.Namespace, label: str) -> t
         wrk = shutil.which("wrk") or "wrk"
         options = {"connections": args.connections, "threads": 1}
         run_wrk(wrk, url, scenario, duration=args.warmup, **options)
+        cpu_before = _cpu_seconds(server.pid)
         result = run_wrk(wrk, url, scenario, duration=args.duration, **options)
+        cpu = _cpu_seconds(server.pid) - cpu_before
     finally:
         server.stop()
     if result.socket_error_total or result.non_2xx:
         raise SystemExit(f"{label}: {result.socket_errors} socket errors, {result.non_2xx} >= 400")
-    return result.requests_per_s, result.p99_ms
+    return result.requests_per_s, result.p99_ms, cpu / max(result.requests, 1) * 1e6
 
 
 def _bootstrap(ratios: list[float], n: int = 2000) -> tuple[float, float]:
@@ -103,28 +109,34 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     tree_a = _worktree(args.baseline)
     ratios: list[float] = []
+    cpu_ratios: list[float] = []
     try:
         for i in range(args.rounds):
             order = [("A", tree_a), ("B", ROOT)]
             if i % 2:
                 order.reverse()
-            got: dict[str, tuple[float, float]] = {}
+            got: dict[str, tuple[float, float, float]] = {}
             for label, tree in order:
                 got[label] = _measure(tree, args.python, args, f"barq-{label}")
                 time.sleep(0.5)
-            (ra, pa), (rb, pb) = got["A"], got["B"]
+            (ra, pa, ca), (rb, pb, cb) = got["A"], got["B"]
             ratios.append(rb / ra)
+            cpu_ratios.append(cb / ca)
             print(
-                f"round {i + 1}: A {ra:,.0f} req/s p99 {pa:.2f} ms | "
-                f"B {rb:,.0f} req/s p99 {pb:.2f} ms | B/A {rb / ra:.3f}",
+                f"round {i + 1}: A {ra:,.0f} req/s p99 {pa:.2f} ms {ca:.1f} µs CPU/req | "
+                f"B {rb:,.0f} req/s p99 {pb:.2f} ms {cb:.1f} µs CPU/req | "
+                f"B/A {rb / ra:.3f} (CPU {cb / ca:.3f})",
                 flush=True,
             )
     finally:
         _remove_worktree(tree_a)
     low, high = _bootstrap(ratios)
+    clow, chigh = _bootstrap(cpu_ratios)
     print(
-        f"median B/A {statistics.median(ratios):.3f} (95% interval {low:.3f}-{high:.3f}, "
-        f"{len(ratios)} pairs; A = {args.baseline}, B = working tree)"
+        f"requests/s: median B/A {statistics.median(ratios):.3f} (95% interval "
+        f"{low:.3f}-{high:.3f}); server CPU per request: median B/A "
+        f"{statistics.median(cpu_ratios):.3f} ({clow:.3f}-{chigh:.3f}); "
+        f"{len(ratios)} pairs; A = {args.baseline}, B = working tree"
     )
     return 0
 

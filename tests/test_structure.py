@@ -89,6 +89,41 @@ def test_server_and_metrics_never_import_each_other() -> None:
     assert not server_imports & framework
 
 
+def _module_level_imports() -> dict[str, set[str]]:
+    """Module -> the barq modules it imports at module level (not in functions or
+    ``if TYPE_CHECKING:`` blocks)."""
+    graph: dict[str, set[str]] = {}
+    for path in ROOT.rglob("*.py"):
+        parts = path.relative_to(ROOT.parent).with_suffix("").parts
+        module = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        deps: set[str] = set()
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                deps.add(node.module)
+            elif isinstance(node, ast.Import):
+                deps.update(alias.name for alias in node.names)
+        graph[module] = {d for d in deps if d.startswith("barq")}
+    return graph
+
+
+def test_no_import_cycles_between_modules() -> None:
+    graph = _module_level_imports()
+    done: set[str] = set()
+
+    def visit(module: str, path: list[str]) -> None:
+        if module in path:
+            cycle = path[path.index(module) :] + [module]
+            pytest.fail("import cycle: " + " -> ".join(cycle))
+        if module in done or module not in graph:
+            return
+        for dep in sorted(graph[module]):
+            visit(dep, [*path, module])
+        done.add(module)
+
+    for module in sorted(graph):
+        visit(module, [])
+
+
 def test_serving_an_app_never_imports_the_cli_libraries() -> None:
     statement = (
         "from barq import Barq\n"

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from barq.http.messages import HTTPRequest, HTTPResponse
-from barq.metrics import prometheus
+from barq.metrics.prometheus import CONTENT_TYPE, render
 
 if TYPE_CHECKING:
     from barq.metrics.core import Metrics
@@ -60,8 +60,8 @@ def make_stats_app(metrics: Metrics) -> Callable[[HTTPRequest], HTTPResponse]:
             headers = [("content-type", "text/plain; charset=utf-8"), _NO_STORE]
             body = b"ok\n"
         elif path == "/metrics":
-            headers = [("content-type", prometheus.CONTENT_TYPE), _NO_STORE]
-            body = prometheus.render(metrics.snapshot()).encode()
+            headers = [("content-type", CONTENT_TYPE), _NO_STORE]
+            body = render(metrics.snapshot()).encode()
         else:
             pretty = any(
                 part in ("pretty", "pretty=1", "pretty=true") for part in request.query.split("&")
