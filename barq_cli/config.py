@@ -12,7 +12,7 @@ import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, get_type_hints
+from typing import Any, get_args, get_type_hints
 
 __all__ = [
     "SERVER_OPTIONS",
@@ -51,10 +51,12 @@ def _server_options() -> tuple[ServerOption, ...]:
     from barq.server.config import ServerConfig, cli_fields, field_default
 
     hints = get_type_hints(ServerConfig)
-    return tuple(
-        ServerOption(f.name, hints[f.name], str(f.metadata["help"]), field_default(f))
-        for f in cli_fields()
-    )
+    options = []
+    for f in cli_fields():
+        # ``int | None`` (an optional limit) is read as an int
+        kinds = [t for t in get_args(hints[f.name]) if t is not type(None)] or [hints[f.name]]
+        options.append(ServerOption(f.name, kinds[0], str(f.metadata["help"]), field_default(f)))
+    return tuple(options)
 
 
 #: The ServerConfig limits and timeouts that ``barq run`` exposes (its field metadata).

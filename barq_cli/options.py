@@ -38,6 +38,8 @@ def server_option(name: str) -> Any:
 
 
 def _shown(value: Any) -> str:
+    if value is None:
+        return "no limit"
     if isinstance(value, float) and value.is_integer():
         return f"{value:g}"
     if isinstance(value, int) and value >= 1024 * 1024 and value % (1024 * 1024) == 0:

@@ -216,12 +216,18 @@ def register(app: typer.Typer) -> None:
         # Limits and timeouts: options generated from ServerConfig (barq_cli.options).
         backlog: Annotated[int | None, server_option("backlog")] = None,
         max_connections: Annotated[int | None, server_option("max_connections")] = None,
+        max_connections_per_client: Annotated[
+            int | None, server_option("max_connections_per_client")
+        ] = None,
         max_request_line: Annotated[int | None, server_option("max_request_line")] = None,
         max_header_bytes: Annotated[int | None, server_option("max_header_bytes")] = None,
         max_headers: Annotated[int | None, server_option("max_headers")] = None,
         max_body_bytes: Annotated[int | None, server_option("max_body_bytes")] = None,
         header_timeout: Annotated[float | None, server_option("header_timeout")] = None,
         body_timeout: Annotated[float | None, server_option("body_timeout")] = None,
+        request_timeout: Annotated[float | None, server_option("request_timeout")] = None,
+        min_rate: Annotated[float | None, server_option("min_rate")] = None,
+        body_spool_bytes: Annotated[int | None, server_option("body_spool_bytes")] = None,
         keepalive_timeout: Annotated[float | None, server_option("keepalive_timeout")] = None,
         write_timeout: Annotated[float | None, server_option("write_timeout")] = None,
         graceful_timeout: Annotated[float | None, server_option("graceful_timeout")] = None,

@@ -17,6 +17,15 @@ def ok(request: HTTPRequest) -> HTTPResponse:
     return HTTPResponse(200, [("content-type", "text/plain")], b"ok:" + request.path.encode())
 
 
+def wait_for(predicate, timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return bool(predicate())
+
+
 def test_header_timeout_gives_408_then_close(serve, connect) -> None:
     with serve(ok, header_timeout=0.3) as server:
         client = connect(server)
@@ -137,22 +146,46 @@ def test_slow_reader_is_dropped_and_worker_freed(serve, connect) -> None:
             sock.close()
 
 
-def test_max_connections_backlog(serve, connect) -> None:
+def test_max_connections_evicts_the_longest_idle_connection(serve, connect) -> None:
+    """At the cap a new client is served at once: the connection idle longest makes room."""
     with serve(ok, max_connections=2, keepalive_timeout=30) as server:
         first = connect(server)
         second = connect(server)
         assert first.request().status == 200
+        time.sleep(0.05)
         assert second.request().status == 200
+        third = connect(server)
+        assert third.request("GET", "/third").body == b"ok:/third"
+        assert first.expect_close() == b""  # idle longest: closed to make room
+        assert second.request().status == 200
+        assert server.gauges()["open_connections"] == 2
+
+
+def test_max_connections_backlog_while_nothing_can_go(serve, connect) -> None:
+    """Connections in the middle of a fresh request are not evicted: a new client waits
+    in the listen backlog until one is old (and slow) enough to make room."""
+    with serve(ok, max_connections=2, keepalive_timeout=30, header_timeout=30) as server:
+        first = connect(server)
+        second = connect(server)
+        first.send(b"GET /first HTTP/1.1\r\nHost: t\r\n")  # heads not complete yet
+        second.send(b"GET /second HTTP/1.1\r\nHost: t\r\n")
+        assert wait_for(lambda: server.gauges()["open_connections"] == 2)
+        started = time.monotonic()
         third = connect(server, timeout=0.5)  # the kernel completes the handshake
         third.send(b"GET /third HTTP/1.1\r\nHost: t\r\n\r\n")
         with pytest.raises(TimeoutError):
-            third.read_response()  # not accepted while two are open
-        assert server.gauges()["open_connections"] == 2
-        first.close()
+            third.read_response()  # not accepted: both others are young
         third.sock.settimeout(5)
         assert third.read_response().body == b"ok:/third"
-        assert second.request().status == 200
-        second.close()
+        assert time.monotonic() - started < 3.0
+        statuses = []
+        for client in (first, second):
+            try:
+                client.send(b"\r\n")
+                statuses.append(client.read_response().status)
+            except (EOFError, OSError):
+                statuses.append(None)
+        assert 408 in statuses or None in statuses  # one of them made room
         third.close()
 
 

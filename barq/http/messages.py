@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import IO, Any, Protocol, runtime_checkable
 
 __all__ = [
     "Application",
@@ -41,7 +41,10 @@ class HTTPRequest:
     - ``http_version``: ``"1.1"`` or ``"1.0"``.
     - ``headers``: list of ``(name, value)`` with names lower-cased and both
       decoded as latin-1, in wire order, duplicates kept.
-    - ``body``: the whole body (chunked coding already removed).
+    - ``body``: the whole body (chunked coding already removed). A large body
+      may have been spooled to a temporary file by the server: then
+      ``body_file`` is that file and ``body`` reads it (once, on first use);
+      :meth:`iter_body` reads either form piece by piece.
     - ``client`` / ``server``: ``(host, port)`` of the peer / local socket, or
       ``None`` for Unix sockets and in-process tests.
     - ``scheme``: ``"http"`` (or ``"https"`` when a trusted proxy says so).
@@ -52,7 +55,8 @@ class HTTPRequest:
     """
 
     __slots__ = (
-        "body",
+        "_body",
+        "body_file",
         "client",
         "headers",
         "http_version",
@@ -89,13 +93,58 @@ class HTTPRequest:
         self.query = query
         self.http_version = http_version
         self.headers = headers
-        self.body = body
+        self._body: bytes | None = body
+        self.body_file: IO[bytes] | None = None
         self.client = client
         self.server = server
         self.scheme = scheme
         self.keep_alive = keep_alive
         self.route: str | None = None
         self.trailers = trailers
+
+    @property
+    def body(self) -> bytes:
+        """The whole body (read from :attr:`body_file` on first use when spooled)."""
+        body = self._body
+        if body is None:
+            file = self.body_file
+            if file is None:
+                return b""
+            file.seek(0)
+            body = self._body = file.read()
+        return body
+
+    @body.setter
+    def body(self, value: bytes) -> None:
+        self._body = value
+        self.body_file = None
+
+    def set_body_file(self, file: IO[bytes]) -> None:
+        """Make ``file`` (a spooled body) the request's body."""
+        self._body = None
+        self.body_file = file
+
+    def iter_body(self, size: int = 65536) -> Iterator[bytes]:
+        """The body in pieces of at most ``size`` bytes (without loading a spooled
+        body into memory)."""
+        file = self.body_file
+        if file is None or self._body is not None:
+            body = self.body
+            for start in range(0, len(body), size):
+                yield body[start : start + size]
+            return
+        file.seek(0)
+        while piece := file.read(size):
+            yield piece
+
+    def close_body(self) -> None:
+        """Release a spooled body's file (the server calls it after the response)."""
+        file = self.body_file
+        if file is not None:
+            self.body_file = None
+            if self._body is None:
+                self._body = b""
+            file.close()
 
     def header(self, name: str, default: str | None = None) -> str | None:
         """First value of header ``name`` (case-insensitive), or ``default``."""

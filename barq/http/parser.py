@@ -24,6 +24,7 @@ changes it:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from barq.http.errors import (
@@ -46,7 +47,7 @@ from barq.http.grammar import (
     parse_field,
 )
 from barq.http.messages import HTTPRequest
-from barq.http.readers import BodyReader, ChunkedReader, ContentLengthReader
+from barq.http.readers import BodyReader, BodySink, ChunkedReader, ContentLengthReader, MemoryBody
 from barq.http.semantics import METHODS, canonical_method
 
 __all__ = [
@@ -85,11 +86,13 @@ DEFAULT_LIMITS = Limits()
 class RequestParser:
     """Incremental parser for the requests arriving on one connection.
 
-    ``client``/``server``/``scheme`` are copied onto every request produced.
+    ``client``/``server``/``scheme`` are copied onto every request produced;
+    ``body_factory`` makes the sink each body is collected in (default: in memory).
     """
 
     __slots__ = (
         "_body",
+        "_body_factory",
         "_buf",
         "_continue_acknowledged",
         "_expect_continue",
@@ -111,18 +114,20 @@ class RequestParser:
         client: tuple[str, int] | None = None,
         server: tuple[str, int] | None = None,
         scheme: str = "http",
+        body_factory: Callable[[], BodySink] | None = None,
     ) -> None:
         self.limits = limits
         self.client = client
         self.server = server
         self.scheme = scheme
+        self._body_factory: Callable[[], BodySink] = body_factory or MemoryBody
         self._buf = bytearray()
         self._pos = 0
         self._scan_from = 0
         self._state = HEAD
         self._pending: HTTPRequest | None = None
         self._reader: BodyReader | None = None
-        self._body = bytearray()
+        self._body: BodySink | None = None
         self._expect_continue = False
         self._continue_acknowledged = False
 
@@ -183,8 +188,9 @@ class RequestParser:
                 return None
             if self._state is BODY:
                 reader = self._reader
-                assert reader is not None
-                self._pos = reader.read(self._buf, self._pos, self._body)
+                body = self._body
+                assert reader is not None and body is not None
+                self._pos = reader.read(self._buf, self._pos, body)
                 if not reader.done:
                     self._compact()
                     return None
@@ -209,11 +215,12 @@ class RequestParser:
         request = self._pending
         assert request is not None
         reader = self._reader
-        if reader is not None:
-            request.body = bytes(self._body)
+        body = self._body
+        if reader is not None and body is not None:
+            body.finish(request)
             if reader.trailers:
                 request.trailers = reader.trailers
-            self._body = bytearray()
+            self._body = None
         self._pending = None
         self._expect_continue = False
         self._enter(HEAD)
@@ -349,6 +356,7 @@ class RequestParser:
             if expect != "100-continue":
                 raise ExpectationFailed("unsupported expectation")
             self._expect_continue = True
+        self._body = self._body_factory()
         self._enter(BODY, reader)
 
 

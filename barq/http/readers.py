@@ -2,23 +2,53 @@
 
 The parser picks a reader once a request head says how its body is framed and
 hands it the receive buffer until the reader is :attr:`~BodyReader.done`. A
-reader copies body bytes into the request's ``body`` buffer (a ``bytearray``,
-so memory follows the body's size, not the number of pieces it came in) and
+reader copies body bytes into the request's :class:`BodySink` (by default a
+:class:`MemoryBody`, a ``bytearray``, so memory follows the body's size, not the
+number of pieces it came in; the server may give one that spools to disk) and
 returns how far it consumed the receive buffer. It raises a
 :class:`~barq.http.errors.ProtocolError` for anything that is not a valid body.
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from barq.http.errors import BadRequest, ContentTooLarge, HeaderFieldsTooLarge
 from barq.http.grammar import CHUNK_EXT, CHUNK_SIZE, HEX, OWS, parse_field
 
-__all__ = ["MAX_CHUNK_LINE", "BodyReader", "ChunkedReader", "ContentLengthReader"]
+if TYPE_CHECKING:
+    from barq.http.messages import HTTPRequest
+
+__all__ = [
+    "MAX_CHUNK_LINE",
+    "BodyReader",
+    "BodySink",
+    "ChunkedReader",
+    "ContentLengthReader",
+    "MemoryBody",
+]
 
 #: Longest chunk-size line (size plus extensions) accepted.
 MAX_CHUNK_LINE = 4096
+
+
+class BodySink(Protocol):
+    """Where a request's body bytes go while it arrives."""
+
+    def extend(self, data: bytes | bytearray, /) -> None:
+        """Append body bytes."""
+        ...
+
+    def finish(self, request: HTTPRequest) -> None:
+        """The body is complete: give it to ``request``."""
+        ...
+
+
+class MemoryBody(bytearray):
+    """The default sink: the body in memory, handed over as ``bytes``."""
+
+    def finish(self, request: HTTPRequest) -> None:
+        request.body = bytes(self)
 
 
 class BodyReader(Protocol):
@@ -29,7 +59,7 @@ class BodyReader(Protocol):
     #: Trailer fields (chunked bodies only), as ``(lower-case name, value)``.
     trailers: list[tuple[str, str]]
 
-    def read(self, buf: bytearray, pos: int, body: bytearray) -> int:
+    def read(self, buf: bytearray, pos: int, body: BodySink) -> int:
         """Consume body bytes of ``buf`` from ``pos`` into ``body``; return the new position."""
         ...
 
@@ -50,10 +80,10 @@ class ContentLengthReader:
         self.done = length == 0
         self.trailers: list[tuple[str, str]] = []
 
-    def read(self, buf: bytearray, pos: int, body: bytearray) -> int:
+    def read(self, buf: bytearray, pos: int, body: BodySink) -> int:
         take = min(len(buf) - pos, self.remaining)
         if take > 0:
-            body += buf[pos : pos + take]
+            body.extend(buf[pos : pos + take])
             pos += take
             self.received += take
             self.remaining -= take
@@ -96,14 +126,14 @@ class ChunkedReader:
         self.done = False
         self.trailers: list[tuple[str, str]] = []
 
-    def read(self, buf: bytearray, pos: int, body: bytearray) -> int:
+    def read(self, buf: bytearray, pos: int, body: BodySink) -> int:
         while not self.done:
             state = self.state
             if state is _DATA:
                 take = min(len(buf) - pos, self.remaining)
                 if take <= 0:
                     return pos
-                body += buf[pos : pos + take]
+                body.extend(buf[pos : pos + take])
                 pos += take
                 self.received += take
                 self.remaining -= take

@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Callable
 from dataclasses import MISSING, Field, dataclass, field, fields, replace
+from functools import partial
 from typing import Any
 
 from barq.http.parser import Limits
+from barq.http.readers import BodySink, MemoryBody
 from barq.server.interfaces import MetricsSink
+from barq.server.spool import SpooledBody
 
 __all__ = ["ServerConfig", "cli_fields", "default_threads"]
 
@@ -56,7 +60,12 @@ class ServerConfig:
     #: Worker threads running application code (None: :func:`default_threads`).
     threads: int | None = None
     max_connections: int = _tunable(
-        4096, "Open connections at most; beyond it new clients wait in the listen backlog."
+        4096,
+        "Open connections at most; at the cap the least useful (idle, slowest) make room, "
+        "else new clients wait in the listen backlog.",
+    )
+    max_connections_per_client: int | None = _tunable(
+        None, "Open connections per client address at most (more get 503); default: no limit."
     )
 
     max_request_line: int = _limit(
@@ -74,6 +83,17 @@ class ServerConfig:
         10.0, "Seconds from a request's first byte until its head is complete (else 408)."
     )
     body_timeout: float = _tunable(30.0, "Seconds a request body may stall (else 408).")
+    request_timeout: float = _tunable(
+        300.0, "Seconds a whole request (head and body) may take to arrive (else 408)."
+    )
+    min_rate: float = _tunable(
+        1024.0,
+        "Bytes per second a request must average once it has been arriving for 5 s "
+        "(else 408); 0 turns the check off.",
+    )
+    body_spool_bytes: int = _tunable(
+        1024 * 1024, "Request bodies larger than this go to a temporary file, not memory."
+    )
     keepalive_timeout: float = _tunable(5.0, "Seconds an idle keep-alive connection stays open.")
     write_timeout: float = _tunable(
         30.0, "Seconds a response write may stall before the connection is dropped."
@@ -92,6 +112,12 @@ class ServerConfig:
     metrics: MetricsSink | None = None
     #: Install SIGINT/SIGTERM handlers in :meth:`Server.serve_forever`.
     install_signal_handlers: bool = True
+
+    def body_factory(self) -> Callable[[], BodySink]:
+        """How the server collects request bodies: spooled past ``body_spool_bytes``."""
+        if self.body_spool_bytes >= self.max_body_bytes:
+            return MemoryBody
+        return partial(SpooledBody, self.body_spool_bytes)
 
     def limits(self) -> Limits:
         """The parser limits derived from this configuration."""
@@ -130,12 +156,19 @@ class ServerConfig:
             raise ValueError("name must be a non-empty word (it prefixes thread names)")
         if self.max_body_bytes < 0:
             raise ValueError("max_body_bytes must not be negative")
+        if self.body_spool_bytes < 0:
+            raise ValueError("body_spool_bytes must not be negative")
+        if self.min_rate < 0:
+            raise ValueError("min_rate must not be negative")
+        if self.max_connections_per_client is not None and self.max_connections_per_client < 1:
+            raise ValueError("max_connections_per_client must be positive")
         for name in (
             "header_timeout",
             "body_timeout",
             "keepalive_timeout",
             "write_timeout",
             "graceful_timeout",
+            "request_timeout",
         ):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")

@@ -1,50 +1,78 @@
-"""One client connection: its socket, parser and ownership state.
+"""One client connection: its socket, parser, pending output and ownership state.
 
 A connection is owned by exactly one party at a time:
 
-- *armed* in the reactor's ready set (waiting for bytes, or readable and waiting
-  in the kernel's ready list for a worker; the reactor may expire it), or
-- *held* by a worker (``lock`` taken) while it reads, runs the app and writes.
+- *armed* in the reactor's ready set — waiting to be readable (a request, or
+  more of one) or, while output is pending, writable; the reactor may expire it;
+- *held* by a worker (``lock`` taken) while it reads, runs the app and writes
+  what the socket takes without blocking.
 
-``lock`` is only contended when the reactor's timeout sweep races a worker for a
-connection whose deadline passed at the moment it became readable; the sweep
-uses a non-blocking acquire, so workers never wait behind it for long.
+``lock`` is only contended when the reactor's sweep (timeouts, eviction) races
+a worker for a connection whose deadline passed at the moment it became ready;
+the reactor uses a non-blocking acquire, so workers never wait behind it.
+
+Output never blocks a worker: :meth:`Connection.send_pending` writes what the
+kernel accepts and keeps the rest; the connection then waits in the ready set
+for ``EPOLLOUT``. While output is pending nothing more is read, so a client that
+sends requests but never reads answers costs no worker and bounded memory.
 """
 
 from __future__ import annotations
 
-import os
-import select
 import socket
 import threading
 import time
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from barq.http.parser import Limits, RequestParser
 
-__all__ = ["Connection", "WriteTimeout", "send_all", "send_file"]
+if TYPE_CHECKING:
+    from barq.http.readers import BodySink
+    from barq.server.output import Outgoing
 
-# What a deadline means when it passes (see Reactor._expire).
-KEEPALIVE = 0  # idle between requests: close silently
-HEADER = 1  # head incomplete: 408
-BODY = 2  # body stalled: 408
+__all__ = [
+    "BODY",
+    "HEADER",
+    "KEEPALIVE",
+    "LINGER",
+    "WRITE",
+    "ClientGone",
+    "Connection",
+]
+
+# What the connection's deadline means when it passes (see Reactor._sweep).
+KEEPALIVE = "keep-alive"  # idle between requests: close quietly
+HEADER = "header"  # head incomplete: 408
+BODY = "body"  # body stalled or too slow: 408
+WRITE = "write"  # output made no progress: drop the connection
+LINGER = "linger"  # closing: stop draining the peer's input
 
 
-class WriteTimeout(OSError):
-    """The peer did not accept data within the write timeout."""
+class ClientGone(Exception):
+    """The peer closed or reset the connection while we were writing."""
 
 
 class Connection:
-    """State of one accepted socket."""
+    """State of one accepted socket (see the module docstring)."""
 
     __slots__ = (
         "closed",
         "deadline",
         "deadline_kind",
         "fd",
+        "idle_since",
+        "lingering",
         "lock",
+        "out",
+        "out_size",
         "parser",
         "peer",
+        "request_bytes",
+        "request_started",
         "requests",
+        "response",
         "sock",
     )
 
@@ -55,66 +83,64 @@ class Connection:
         local: tuple[str, int] | None,
         limits: Limits,
         keepalive_timeout: float,
+        body_factory: Callable[[], BodySink] | None = None,
     ) -> None:
         self.sock = sock
         self.fd = sock.fileno()
         self.peer = peer
-        self.parser = RequestParser(limits, client=peer, server=local)
+        self.parser = RequestParser(limits, client=peer, server=local, body_factory=body_factory)
         self.lock = threading.Lock()
         self.closed = False
         self.requests = 0
+        now = time.monotonic()
         # A fresh connection must send its first request within the keep-alive
         # window, and complete its head within the header timeout after that.
-        self.deadline = time.monotonic() + keepalive_timeout
+        self.deadline = now + keepalive_timeout
         self.deadline_kind = KEEPALIVE
+        self.idle_since = now
+        #: when the first byte of the request now arriving came, and its bytes so far
+        self.request_started = 0.0
+        self.request_bytes = 0
+        #: bytes accepted for sending but not sent yet
+        self.out: deque[bytes | memoryview] = deque()
+        self.out_size = 0
+        #: the response being written (None between responses)
+        self.response: Outgoing | None = None
+        #: True once writes are shut down and the peer's input is only drained
+        self.lingering = False
+
+    # -- output ---------------------------------------------------------------------
+
+    def queue(self, data: bytes | memoryview) -> None:
+        """Add bytes to send after what is pending."""
+        if data:
+            self.out.append(data)
+            self.out_size += len(data)
+
+    def send_pending(self) -> int:
+        """Send queued bytes until done or the socket would block; returns bytes sent.
+
+        Raises :class:`ClientGone` when the peer reset or closed the connection.
+        """
+        out = self.out
+        sock = self.sock
+        total = 0
+        while out:
+            data = out[0]
+            try:
+                sent = sock.send(data)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError as exc:
+                raise ClientGone() from exc
+            total += sent
+            if sent == len(data):
+                out.popleft()
+            else:
+                out[0] = memoryview(data)[sent:]
+                break
+        self.out_size -= total
+        return total
 
     def __repr__(self) -> str:
         return f"<Connection fd={self.fd} peer={self.peer}>"
-
-
-def _wait_writable(sock: socket.socket, deadline: float) -> None:
-    remaining = deadline - time.monotonic()
-    if remaining <= 0:
-        raise WriteTimeout("write timed out")
-    poller = select.poll()
-    poller.register(sock.fileno(), select.POLLOUT)
-    if not poller.poll(remaining * 1000):
-        raise WriteTimeout("write timed out")
-
-
-def send_all(sock: socket.socket, data: bytes, timeout: float) -> None:
-    """Write all of ``data`` to a non-blocking socket, waiting up to ``timeout``
-    seconds whenever the peer stops reading."""
-    try:
-        sent = sock.send(data)
-    except BlockingIOError:
-        sent = 0
-    if sent == len(data):
-        return
-    view = memoryview(data)[sent:]
-    deadline = time.monotonic() + timeout
-    while view:
-        _wait_writable(sock, deadline)
-        try:
-            sent = sock.send(view)
-        except BlockingIOError:
-            continue
-        view = view[sent:]
-        deadline = time.monotonic() + timeout
-
-
-def send_file(sock: socket.socket, fileno: int, offset: int, count: int, timeout: float) -> int:
-    """Send ``count`` bytes of a file with ``os.sendfile``; returns bytes sent."""
-    total = 0
-    deadline = time.monotonic() + timeout
-    while total < count:
-        try:
-            sent = os.sendfile(sock.fileno(), fileno, offset + total, min(count - total, 1 << 20))
-        except BlockingIOError:
-            _wait_writable(sock, deadline)
-            continue
-        if sent == 0:  # the file shrank under us
-            break
-        total += sent
-        deadline = time.monotonic() + timeout
-    return total

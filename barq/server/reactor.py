@@ -4,28 +4,39 @@ Two epoll sets split the work by thread:
 
 - the *control set* (listening sockets and a wake-up pipe) is polled only by
   the reactor thread (``barq-reactor``; ``<name>-reactor`` with
-  ``ServerConfig(name=...)``). It accepts new connections, pausing at
-  ``max_connections`` so that further clients wait in the kernel's listen
-  backlog instead of growing memory, and every quarter second it expires
-  deadlines: header timeout (408), body stall (408), keep-alive idle (silent
-  close), and idle connections when draining for shutdown;
-- the *ready set* holds every open connection, registered ``EPOLLONESHOT``.
-  Idle worker threads wait on it directly (leader/followers): the kernel hands
-  each readable connection to exactly one waiting worker, and keeps readable
-  connections in its ready list, first come first served, while every worker is
-  busy. A connection is disarmed while a worker holds it and re-armed with
-  :meth:`Reactor.rearm` when the worker is done with it, so idle and
-  slow connections cost no thread, and no request is handed between threads
-  in user space (no queue, no extra wake-up per request).
+  ``ServerConfig(name=...)``). It accepts new connections and, four times a
+  second, sweeps deadlines (below). At ``max_connections`` it makes room by
+  *evicting* the connection that is least use to anyone — a lingering close, the
+  longest idle keep-alive connection, then the slowest request that has been
+  arriving for more than a second — and only when nothing can go does it stop
+  accepting, so that further clients wait in the kernel's listen backlog;
+- the *ready set* holds every open connection, registered ``EPOLLONESHOT``:
+  for input (``EPOLLIN``) or, while output is pending, for ``EPOLLOUT``. Idle
+  worker threads wait on it directly (leader/followers): the kernel hands each
+  ready connection to exactly one waiting worker and keeps the others in its
+  ready list, first come first served, while every worker is busy. A connection
+  is disarmed while a worker holds it and re-armed with :meth:`Reactor.rearm`
+  when the worker is done with it, so idle and slow connections — slow senders
+  and slow readers alike — cost no thread, and no request is handed between
+  threads in user space.
 
-The backlog of requests waiting for a worker is therefore the set of armed
-connections that are readable; :meth:`Reactor.connection_states` counts them
-with one ``poll()`` call when metrics ask.
+Deadlines (``Connection.deadline_kind``): a head not complete in
+``header_timeout`` (408), a body stalled for ``body_timeout`` or a request
+slower than ``min_rate`` or longer than ``request_timeout`` (408), output that
+made no progress for ``write_timeout`` (dropped), idle keep-alive connections
+after ``keepalive_timeout`` (closed quietly), lingering closes after a moment.
 
-Workers call :meth:`Reactor.rearm` and :meth:`Reactor.close`; both are safe from
-any thread (epoll_ctl is thread-safe in the kernel, and the connection table is
-only mutated under the rules documented on
-:class:`~barq.server.connection.Connection`).
+Graceful shutdown (:meth:`stop_accepting`): the reactor accepts what is already
+in the listen backlog (those clients are served, with ``Connection: close``),
+stops polling the listeners, answers every request it has read or reads next
+with ``Connection: close``, and closes a keep-alive connection only once it
+has been idle for a moment — closing one that just finished a response would
+race its client's next request.
+
+Workers call :meth:`rearm`, :meth:`linger`, :meth:`close_after_output` and
+:meth:`close`; all are safe from any thread (epoll_ctl is thread-safe in the
+kernel, and the connection table is only mutated under the rules documented
+on :class:`~barq.server.connection.Connection`).
 """
 
 from __future__ import annotations
@@ -40,7 +51,7 @@ import time
 from typing import TYPE_CHECKING
 
 from barq.http.serializer import error_response
-from barq.server.connection import KEEPALIVE, Connection
+from barq.server.connection import BODY, HEADER, KEEPALIVE, LINGER, WRITE, Connection
 
 if TYPE_CHECKING:
     from barq.server.config import ServerConfig
@@ -49,8 +60,20 @@ __all__ = ["Reactor"]
 
 logger = logging.getLogger("barq.server")
 
-_CONN_EVENTS = select.EPOLLIN | select.EPOLLRDHUP | select.EPOLLONESHOT
+_READ_EVENTS = select.EPOLLIN | select.EPOLLRDHUP | select.EPOLLONESHOT
+_WRITE_EVENTS = select.EPOLLOUT | select.EPOLLRDHUP | select.EPOLLONESHOT
 _SWEEP_INTERVAL = 0.25
+#: How long a lingering close drains the peer's input before closing.
+LINGER_S = 2.0
+#: While draining for shutdown, a keep-alive connection idle this long is closed
+#: (a client that sends request after request reuses its connection well within it).
+DRAIN_IDLE_S = 0.25
+#: How often deadlines are swept while draining.
+_DRAIN_SWEEP_INTERVAL = 0.05
+#: A request is not judged by ``min_rate`` before it has been arriving this long.
+RATE_GRACE_S = 5.0
+#: Under connection pressure a request arriving for less than this is never evicted.
+EVICT_MIN_AGE_S = 1.0
 
 
 class Reactor:
@@ -74,10 +97,19 @@ class Reactor:
         self._stopping = False
         self.draining = False
         self._drain_started = 0.0
+        #: set by the reactor thread once it no longer polls the listeners
+        self.listeners_released = threading.Event()
         # Counters written only by the reactor thread.
         self.accepted = 0
         self.timed_out = 0
+        self.evicted = 0
+        self.refused = 0
         self.sweeps = 0  # timeout sweeps done (tests wait on it instead of sleeping)
+        self._victims: list[Connection] = []
+        self._victims_built = 0.0
+        # Connections per client address, kept only with max_connections_per_client.
+        self._per_client: dict[str, int] = {}
+        self._per_client_lock = threading.Lock()
         self.thread: threading.Thread | None = None
 
     # -- control (any thread) --------------------------------------------------
@@ -94,9 +126,10 @@ class Reactor:
             os.write(self._wake_w, b"x")
 
     def stop_accepting(self) -> None:
-        """Begin a graceful shutdown: no new connections, idle ones are closed."""
-        self.draining = True
-        self._drain_started = time.monotonic()
+        """Begin a graceful shutdown (see the module docstring)."""
+        if not self.draining:
+            self._drain_started = time.monotonic()
+            self.draining = True
         self.wake()
 
     def release_workers(self) -> None:
@@ -114,6 +147,8 @@ class Reactor:
         if self.thread is not None and self.thread is not threading.current_thread():
             self.thread.join(timeout=5)
         for conn in self._snapshot():
+            if conn.lingering and not conn.out:
+                _drop_input(conn.sock)  # what already arrived: closing then sends no reset
             self.close(conn)
         for fd in self.listeners:
             with contextlib.suppress(OSError, ValueError):
@@ -126,17 +161,47 @@ class Reactor:
             with contextlib.suppress(OSError):
                 os.close(fd)
 
+    def all_answered(self) -> bool:
+        """True when no connection is left but lingering closes (whose responses
+        are out): a stopping server need not wait for those."""
+        return all(conn.lingering and not conn.out for conn in self._snapshot())
+
     # -- called by workers -----------------------------------------------------
 
-    def rearm(self, conn: Connection) -> None:
-        """Give a connection back to the epoll set to wait for more bytes."""
+    def rearm(self, conn: Connection, *, writable: bool = False) -> None:
+        """Give a connection back to the ready set: to wait for input or, with
+        ``writable``, for room to write its pending output."""
         try:
-            self.ready_set.modify(conn.fd, _CONN_EVENTS)
+            self.ready_set.modify(conn.fd, _WRITE_EVENTS if writable else _READ_EVENTS)
         except (OSError, ValueError):
             self.close(conn)
 
+    def linger(self, conn: Connection) -> None:
+        """Close ``conn`` gracefully: shut down writes (the peer sees the end of our
+        output), then read and drop its input for up to :data:`LINGER_S` before
+        closing, so that data still arriving does not make the kernel reset the
+        connection and destroy the response in the peer's buffer."""
+        if conn.closed:
+            return
+        try:
+            conn.sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            self.close(conn)
+            return
+        conn.lingering = True
+        conn.deadline = time.monotonic() + LINGER_S
+        conn.deadline_kind = LINGER
+        self.rearm(conn)
+
+    def close_after_output(self, conn: Connection) -> None:
+        """Send what is pending (within the write timeout), then :meth:`linger`."""
+        conn.lingering = True
+        conn.deadline = time.monotonic() + self.config.write_timeout
+        conn.deadline_kind = WRITE
+        self.rearm(conn, writable=True)
+
     def close(self, conn: Connection) -> None:
-        """Forget and close a connection (idempotent, any thread).
+        """Forget and close a connection at once (idempotent, any thread).
 
         The entry leaves the table *before* the socket is closed, so the file
         descriptor number cannot be reused by a new connection while the old
@@ -151,8 +216,29 @@ class Reactor:
             self.ready_set.unregister(conn.fd)
         with contextlib.suppress(OSError):
             conn.sock.close()
+        response = conn.response
+        if response is not None:
+            conn.response = None
+            response.release()
+        if self.config.max_connections_per_client and conn.peer is not None:
+            with self._per_client_lock:
+                left = self._per_client.get(conn.peer[0], 1) - 1
+                if left > 0:
+                    self._per_client[conn.peer[0]] = left
+                else:
+                    self._per_client.pop(conn.peer[0], None)
         if self._accepting is False and not self.draining:
             self.wake()  # capacity freed: the reactor may resume accepting
+
+    def too_slow(self, conn: Connection, now: float) -> bool:
+        """Whether the request arriving on ``conn`` broke ``request_timeout`` or
+        ``min_rate`` (a request is judged by its rate after :data:`RATE_GRACE_S`)."""
+        config = self.config
+        elapsed = now - conn.request_started
+        if elapsed > config.request_timeout:
+            return True
+        min_rate = config.min_rate
+        return bool(min_rate) and elapsed > RATE_GRACE_S and conn.request_bytes < min_rate * elapsed
 
     # -- reactor thread --------------------------------------------------------
 
@@ -177,7 +263,7 @@ class Reactor:
         next_sweep = time.monotonic() + _SWEEP_INTERVAL
         while not self._stopping:
             try:
-                events = poll(_SWEEP_INTERVAL)
+                events = poll(_DRAIN_SWEEP_INTERVAL if self.draining else _SWEEP_INTERVAL)
             except InterruptedError:
                 continue
             except OSError:
@@ -186,25 +272,44 @@ class Reactor:
                 raise
             for fd, _mask in events:
                 if fd in listeners:
-                    self._accept(listeners[fd])
+                    if not self.draining:
+                        self._accept(listeners[fd])
                 elif fd == wake_r:
                     with contextlib.suppress(OSError):
                         os.read(wake_r, 4096)
             if self.draining:
-                if self._accepting:
-                    self._set_accepting(False)
+                if not self.listeners_released.is_set():
+                    self._release_listeners()
                     next_sweep = 0.0  # close idle connections now, not at the next tick
             elif len(connections) < self.config.max_connections:
                 self._set_accepting(True)
             now = time.monotonic()
             if now >= next_sweep:
-                next_sweep = now + _SWEEP_INTERVAL
+                next_sweep = now + (_DRAIN_SWEEP_INTERVAL if self.draining else _SWEEP_INTERVAL)
                 self._sweep(now)
+                if not self.draining and not self._accepting:
+                    # At the cap: connections may have become evictable since
+                    # (idle, or old enough): look at the backlog again.
+                    self._set_accepting(True)
 
-    def _accept(self, listener: socket.socket) -> None:
+    def _release_listeners(self) -> None:
+        """Accept what already waits in the listen backlog, then stop polling."""
+        for listener in self.listeners.values():
+            self._accept(listener, backlog_only=True)
+        self._set_accepting(False)
+        self.listeners_released.set()
+
+    def _accept(self, listener: socket.socket, *, backlog_only: bool = False) -> None:
         config = self.config
         connections = self.connections
-        while len(connections) < config.max_connections:
+        per_client = config.max_connections_per_client
+        while True:
+            if len(connections) >= config.max_connections and not backlog_only:
+                if not _readable(listener.fileno()):
+                    return  # nobody waiting: nothing to make room for
+                if not self._evict_one(time.monotonic()):
+                    self._set_accepting(False)
+                    return
             try:
                 sock, addr = listener.accept()
             except (BlockingIOError, InterruptedError):
@@ -223,14 +328,100 @@ class Reactor:
             else:
                 peer = None
                 local = None
-            conn = Connection(sock, peer, local, self.limits, config.keepalive_timeout)
+            if per_client and peer is not None and not self._admit_client(peer[0], per_client):
+                self._refuse(sock)
+                continue
+            conn = Connection(
+                sock, peer, local, self.limits, config.keepalive_timeout, config.body_factory()
+            )
             connections[conn.fd] = conn
             self.accepted += 1
             try:
-                self.ready_set.register(conn.fd, _CONN_EVENTS)
+                self.ready_set.register(conn.fd, _READ_EVENTS)
             except OSError:
                 self.close(conn)
-        self._set_accepting(False)
+
+    def _admit_client(self, host: str, limit: int) -> bool:
+        with self._per_client_lock:
+            count = self._per_client.get(host, 0)
+            if count >= limit:
+                return False
+            self._per_client[host] = count + 1
+            return True
+
+    def _refuse(self, sock: socket.socket) -> None:
+        """Answer a connection over its client's limit with 503 and close it."""
+        self.refused += 1
+        with contextlib.suppress(OSError):
+            sock.send(
+                error_response(
+                    503, "too many connections from this address", server=self.config.server_header
+                )
+            )
+            sock.shutdown(socket.SHUT_WR)
+        with contextlib.suppress(OSError):
+            sock.close()
+
+    # -- eviction under connection pressure ----------------------------------------
+
+    def _evict_one(self, now: float) -> bool:
+        """Close the least useful connection to make room; False if none can go."""
+        for _ in range(2):
+            victims = self._victims
+            while victims:
+                conn = victims.pop()
+                if self._try_evict(conn, now):
+                    self.evicted += 1
+                    return True
+            if now - self._victims_built < 0.05:
+                return False  # just looked: nothing can go yet
+            self._build_victims(now)
+        return False
+
+    def _build_victims(self, now: float) -> None:
+        """Rank the connections no worker holds, best victim last (popped first)."""
+        ranked: list[tuple[int, float, Connection]] = []
+        for conn in self._snapshot():
+            if conn.closed or conn.lock.locked() or conn.response is not None:
+                continue
+            if conn.lingering:
+                ranked.append((0, 0.0, conn))
+            elif conn.out:
+                continue
+            elif conn.deadline_kind == KEEPALIVE and not conn.parser.has_partial_request:
+                if conn.requests:
+                    ranked.append((1, conn.idle_since, conn))
+                elif now - conn.idle_since >= EVICT_MIN_AGE_S:
+                    ranked.append((2, conn.idle_since, conn))  # connected, sent nothing
+            else:
+                age = now - conn.request_started
+                if age >= EVICT_MIN_AGE_S:
+                    ranked.append((3, conn.request_bytes / age, conn))
+        ranked.sort(key=lambda item: (item[0], item[1]), reverse=True)
+        self._victims = [conn for _, _, conn in ranked]
+        self._victims_built = now
+
+    def _try_evict(self, conn: Connection, now: float) -> bool:
+        if conn.closed or not conn.lock.acquire(blocking=False):
+            return False
+        try:
+            if conn.closed or conn.response is not None or (conn.out and not conn.lingering):
+                return False
+            if not conn.lingering and conn.parser.has_partial_request:
+                with contextlib.suppress(OSError):
+                    conn.sock.send(
+                        error_response(
+                            408,
+                            "request too slow for a busy server",
+                            server=self.config.server_header,
+                        )
+                    )
+            self.close(conn)
+            return True
+        finally:
+            conn.lock.release()
+
+    # -- deadlines -------------------------------------------------------------------
 
     def _sweep(self, now: float) -> None:
         self.sweeps += 1
@@ -239,34 +430,46 @@ class Reactor:
         for conn in self._snapshot():
             if conn.closed:
                 continue
+            kind = conn.deadline_kind
             expired = now >= conn.deadline
-            # Between two requests: when draining, close at once. A connection
-            # that has not sent its first request yet is not idle: its client
-            # connected to send one (its bytes may be a few microseconds away),
-            # so it is served (with Connection: close) within the grace period.
-            idle = conn.deadline_kind == KEEPALIVE and conn.requests > 0
-            if not (expired or (draining and idle) or grace_over):
+            # Between two requests while draining: close once idle a moment. A
+            # connection that has not sent its first request yet is not idle:
+            # its client connected to send one (its bytes may be microseconds
+            # away), so it is served (with Connection: close) within the grace.
+            idle_drain = (
+                draining
+                and kind == KEEPALIVE
+                and conn.requests > 0
+                and now - conn.idle_since >= DRAIN_IDLE_S
+            )
+            slow = kind in (HEADER, BODY) and self.too_slow(conn, now)
+            if not (expired or idle_drain or slow or grace_over):
                 continue
             if not conn.lock.acquire(blocking=False):
                 continue  # a worker holds it: not ours to expire
             try:
                 if conn.closed:
                     continue
+                if grace_over or kind in (WRITE, LINGER):
+                    if kind == WRITE and not conn.lingering:
+                        self.timed_out += 1
+                    self.close(conn)
+                    continue
                 # Bytes (or EOF) already waiting means the connection sits in the
                 # ready list for a worker: waiting for a busy server is not the
-                # client's fault, so only a grace period that ran out closes it.
-                if not grace_over and _readable(conn.fd):
+                # client's fault.
+                if _readable(conn.fd):
                     continue
-                if expired and conn.deadline_kind != KEEPALIVE:
-                    # Slow or stalled request: tell the client why, then close.
-                    self.timed_out += 1
-                    with contextlib.suppress(OSError):
-                        conn.sock.send(
-                            error_response(
-                                408, "request timed out", server=self.config.server_header
-                            )
-                        )
-                self.close(conn)
+                if kind == KEEPALIVE:
+                    self.linger(conn)
+                    continue
+                # Slow or stalled request: tell the client why, then close.
+                self.timed_out += 1
+                with contextlib.suppress(OSError):
+                    conn.sock.send(
+                        error_response(408, "request timed out", server=self.config.server_header)
+                    )
+                self.linger(conn)
             finally:
                 conn.lock.release()
 
@@ -298,9 +501,17 @@ class Reactor:
             ready = {fd for fd, mask in poller.poll(0) if mask & (select.POLLIN | select.POLLHUP)}
         except OSError:
             ready = set()
-        queued = sum(1 for conn in free if conn.fd in ready)
+        queued = sum(1 for conn in free if conn.fd in ready and not conn.out)
         idle = sum(1 for conn in free if conn.fd not in ready and conn.deadline_kind == KEEPALIVE)
         return idle, queued
+
+
+def _drop_input(sock: socket.socket) -> None:
+    """Read and drop whatever the peer has sent so far (never blocks)."""
+    with contextlib.suppress(OSError):
+        for _ in range(16):
+            if not sock.recv(65536):
+                return
 
 
 def _readable(fd: int) -> bool:

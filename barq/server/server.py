@@ -124,10 +124,13 @@ class Server:
             grace = self.config.graceful_timeout if grace is None else grace
             reactor = self.reactor
             reactor.stop_accepting()
+            # The reactor accepts what is already in the listen backlog before it
+            # lets go of the listeners: closing them first would reset those clients.
+            reactor.listeners_released.wait(2.0)
             self._close_listeners()
             deadline = time.monotonic() + grace
             while time.monotonic() < deadline:
-                if not reactor.connections and all(w.current is None for w in self.workers):
+                if reactor.all_answered() and all(w.current is None for w in self.workers):
                     break
                 if self._signal_count > 1:
                     logger.warning("second signal: not waiting for in-flight requests")
@@ -157,6 +160,7 @@ class Server:
         """Stop accepting new connections but keep serving open ones."""
         if self._started:
             self.reactor.stop_accepting()
+            self.reactor.listeners_released.wait(2.0)
             self._close_listeners()
 
     def request_stop(self) -> None:

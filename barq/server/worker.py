@@ -1,19 +1,27 @@
 """Worker threads: read a ready connection, run the app on complete requests, reply.
 
 An idle worker waits on the reactor's ready set (an epoll set of every open
-connection, one-shot) and gets exactly one readable connection from the
-kernel. It reads what the socket has (never blocking) and feeds the parser. If
-no request is complete yet the connection goes straight back to the ready set,
-so slow clients never hold a worker. Each complete request runs the application, and the response is
-written before the next buffered (pipelined) request is looked at; then the
-connection is re-armed in the reactor's epoll set.
+connection, one-shot) and gets exactly one ready connection from the kernel.
+
+- *Readable*: it reads what the socket has (never blocking) and feeds the
+  parser. If no request is complete yet the connection goes straight back to
+  the ready set, so slow clients never hold a worker. Each complete request
+  runs the application; its response is written as far as the socket takes it.
+- *Output pending*: whatever the socket did not take (and the rest of a
+  streamed or file body) waits on the connection, which goes back to the ready
+  set to wait for ``EPOLLOUT``; a worker continues when it is writable. No
+  worker ever waits on a peer. Pipelined requests already buffered are answered
+  in order once the previous response is out, and nothing more is read while
+  output is pending.
+- Closing: a connection the server closes while the peer may still be sending
+  is *lingering*: writes are shut down (the client sees a clean end of the
+  response) and its input is read and dropped for a moment before the socket
+  is closed, so the response is not destroyed by a reset.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
 import threading
 import time
 import traceback
@@ -22,22 +30,9 @@ from typing import TYPE_CHECKING, Any
 
 from barq.http.errors import ProtocolError, RequestTimeout
 from barq.http.messages import HTTPRequest, HTTPResponse
-from barq.http.semantics import body_allowed
-from barq.http.serializer import (
-    LAST_CHUNK,
-    ResponseHeaderError,
-    encode_chunk,
-    error_response,
-    response_head,
-)
-from barq.server.connection import (
-    BODY,
-    HEADER,
-    KEEPALIVE,
-    Connection,
-    send_all,
-    send_file,
-)
+from barq.http.serializer import error_response
+from barq.server.connection import BODY, HEADER, KEEPALIVE, WRITE, ClientGone, Connection
+from barq.server.output import start_response
 
 if TYPE_CHECKING:
     from barq.server.interfaces import WorkerMetrics
@@ -51,10 +46,13 @@ access_logger = logging.getLogger("barq.access")
 _RECV_SIZE = 65536
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _INTERNAL_ERROR_BODY = b'{"detail":"Internal Server Error"}'
-
-
-class _ClientGone(Exception):
-    """The peer closed or reset the connection while we were writing."""
+#: Pipelined requests are only answered while less output than this is pending.
+_OUTPUT_HIGH_WATER = 64 * 1024
+#: Bytes one visit may write before the connection yields to others (it is
+#: re-armed and, still writable, comes straight back once others had a turn).
+_VISIT_BUDGET = 4 * 1024 * 1024
+#: A lingering close drops at most this much of the peer's input.
+_LINGER_MAX_BYTES = 1024 * 1024
 
 
 class Worker:
@@ -68,17 +66,19 @@ class Worker:
         self.index = index
         self.name = f"{server.config.name}-worker-{index}"
         # What this worker is doing (read by gauges, shutdown and metrics):
-        # the request it is serving, or None, and since when (perf_counter_ns).
+        # the request it is running the application for, or None, and since
+        # when (perf_counter_ns).
         self.current: HTTPRequest | None = None
         self.busy_since = 0
         # This thread's metrics recorder (see barq.server.interfaces), if any.
         self.recorder: WorkerMetrics | None = None
         self.rejected = 0  # requests refused by the parser (4xx/5xx before the app)
         # The configuration is frozen: read what every request needs once.
-        self.config = server.config
-        self.server_header = server.config.server_header
-        self.access_log = server.config.access_log
-        self.write_timeout = server.config.write_timeout
+        config = server.config
+        self.config = config
+        self.server_header = config.server_header
+        self.access_log = config.access_log
+        self.write_timeout = config.write_timeout
         self.thread = threading.Thread(target=self.run, name=self.name, daemon=True)
 
     def start(self) -> None:
@@ -98,7 +98,7 @@ class Worker:
         handle = self.handle
         while True:
             try:
-                events = poll(-1, 1)  # wait for one readable connection
+                events = poll(-1, 1)  # wait for one ready connection
             except (OSError, ValueError):  # the ready set was closed: shutting down
                 return
             for fd, _mask in events:
@@ -119,80 +119,105 @@ class Worker:
         with conn.lock:
             if conn.closed:
                 return
+            if conn.lingering:
+                self._drain_lingering(conn)
+                return
             try:
-                data = conn.sock.recv(_RECV_SIZE)
-            except (BlockingIOError, InterruptedError):
-                reactor.rearm(conn)
-                return
-            except OSError:
-                reactor.close(conn)
-                return
-            if not data:
-                reactor.close(conn)
-                return
-            parser = conn.parser
-            was_partial = parser.has_partial_request
-            parser.feed(data)
-            config = self.config
-            while True:
-                try:
-                    request = parser.next_request()
-                except ProtocolError as exc:
-                    self.rejected += 1
-                    self._reject(conn, exc)
+                if conn.out or conn.response is not None:
+                    # Writable again: continue the response, then any pipelined requests.
+                    if not self._pump(conn):
+                        self._wait_writable(conn)
+                        return
+                    if conn.response is not None and not self._finish(conn):
+                        return
+                    self._serve_buffered(conn, 0)
                     return
-                if request is None:
-                    break
-                conn.requests += 1
                 try:
-                    keep = self.respond(conn, request, len(data))
-                finally:
-                    self.current = None
-                data = b""
-                if not keep or self.server.reactor.draining:
+                    data = conn.sock.recv(_RECV_SIZE)
+                except (BlockingIOError, InterruptedError):
+                    reactor.rearm(conn)
+                    return
+                except OSError:
                     reactor.close(conn)
                     return
-                was_partial = False
-            # Waiting for more bytes: set the deadline that applies now.
-            now = time.monotonic()
-            if parser.reading_body:
-                if parser.wants_continue:
-                    try:
-                        send_all(conn.sock, _CONTINUE, self.write_timeout)
-                    except OSError:
-                        reactor.close(conn)
-                        return
-                    parser.continue_sent()
-                conn.deadline = now + config.body_timeout
-                conn.deadline_kind = BODY
-            elif parser.has_partial_request:
-                if not was_partial or conn.deadline_kind != HEADER:
-                    conn.deadline = now + config.header_timeout
-                    conn.deadline_kind = HEADER
-                elif now >= conn.deadline:
-                    # A head trickling in byte by byte is readable whenever the
-                    # reactor sweeps (so it skips it): enforce the deadline here.
-                    self.rejected += 1
-                    self._reject(conn, RequestTimeout("request timed out"))
+                if not data:
+                    reactor.close(conn)  # the peer closed: nothing to answer
                     return
-            else:
-                conn.deadline = now + config.keepalive_timeout
-                conn.deadline_kind = KEEPALIVE
-            reactor.rearm(conn)
+                now = time.monotonic()
+                parser = conn.parser
+                if not parser.has_partial_request:
+                    conn.request_started = now
+                    conn.request_bytes = 0
+                conn.request_bytes += len(data)
+                parser.feed(data)
+                self._serve_buffered(conn, len(data))
+            except ClientGone:
+                reactor.close(conn)
 
-    # -- responses -------------------------------------------------------------
+    # -- requests ------------------------------------------------------------------
 
-    def _reject(self, conn: Connection, exc: ProtocolError) -> None:
-        with contextlib.suppress(OSError):
-            send_all(
-                conn.sock, error_response(exc.status, exc.message, server=self.server_header), 1.0
-            )
-        if self.access_log and access_logger.isEnabledFor(logging.INFO):
-            access_logger.info('%s - "<malformed request>" %d', _peer(conn), exc.status)
-        self.server.reactor.close(conn)
+    def _serve_buffered(self, conn: Connection, bytes_in: int) -> None:
+        """Answer the complete requests buffered on ``conn`` while output allows,
+        then re-arm it for what comes next."""
+        reactor = self.server.reactor
+        parser = conn.parser
+        while conn.out_size < _OUTPUT_HIGH_WATER:
+            try:
+                request = parser.next_request()
+            except ProtocolError as exc:
+                self.rejected += 1
+                self._reject(conn, exc)
+                return
+            if request is None:
+                break
+            conn.requests += 1
+            self.respond(conn, request, bytes_in)
+            bytes_in = 0
+            if conn.closed or conn.lingering:
+                return
+            if conn.response is not None or conn.out:
+                self._wait_writable(conn)
+                return
+        else:
+            self._wait_writable(conn)  # enough output pending: let it drain first
+            return
+        # Waiting for more bytes: set the deadline that applies now.
+        now = time.monotonic()
+        config = self.config
+        if parser.reading_body:
+            if parser.wants_continue:
+                conn.queue(_CONTINUE)
+                parser.continue_sent()
+                conn.send_pending()
+                if conn.out:
+                    self._wait_writable(conn)
+                    return
+            if conn.deadline_kind != BODY:
+                conn.deadline_kind = BODY
+            conn.deadline = now + config.body_timeout
+        elif parser.has_partial_request:
+            if conn.deadline_kind != HEADER:
+                conn.deadline = now + config.header_timeout
+                conn.deadline_kind = HEADER
+            elif now >= conn.deadline:
+                # A head trickling in byte by byte is readable whenever the
+                # reactor sweeps (so it skips it): enforce the deadline here.
+                self.rejected += 1
+                self._reject(conn, RequestTimeout("request timed out"))
+                return
+        else:
+            if conn.deadline_kind != KEEPALIVE:
+                conn.idle_since = now
+            conn.deadline = now + config.keepalive_timeout
+            conn.deadline_kind = KEEPALIVE
+        if parser.has_partial_request and reactor.too_slow(conn, now):
+            self.rejected += 1
+            self._reject(conn, RequestTimeout("request too slow"))
+            return
+        reactor.rearm(conn)
 
-    def respond(self, conn: Connection, request: HTTPRequest, bytes_in: int) -> bool:
-        """Run the application and write its response; True to keep the connection."""
+    def respond(self, conn: Connection, request: HTTPRequest, bytes_in: int) -> None:
+        """Run the application for ``request`` and start writing its response."""
         server = self.server
         recorder = self.recorder
         start = self.busy_since = time.perf_counter_ns()
@@ -212,25 +237,80 @@ class Worker:
             response = HTTPResponse(
                 500, [("content-type", "application/json")], _INTERNAL_ERROR_BODY
             )
-        keep = request.keep_alive
-        status = response.status
-        bytes_out = 0
+        keep = request.keep_alive and not server.reactor.draining
+        out = start_response(
+            conn,
+            request,
+            response,
+            keep=keep,
+            start_ns=start,
+            bytes_in=bytes_in,
+            server_header=self.server_header,
+        )
+        out.error = out.error or error
+        conn.response = out
         try:
-            bytes_out, keep, status, error2 = self._write(conn, request, response, keep)
-            error = error or error2
-        except _ClientGone:
-            keep = False
-        except Exception:  # pragma: no cover - defensive: never kill the worker
-            logger.exception("error while writing the response")
-            keep = False
-            error = True
+            complete = self._pump(conn)
+        except ClientGone:
+            out.keep = False
+            out.error = True
+            self._finish(conn, gone=True)
+            return
         finally:
-            callback = response.on_complete
-            if callback is not None:
-                _run_callback(callback)
+            self.current = None
+        if complete:
+            self._finish(conn)
+
+    def _pump(self, conn: Connection) -> bool:
+        """Write what the socket takes; True once the current response (if any) is
+        complete, False when the socket is full (wait for it to be writable).
+        Raises :class:`ClientGone`."""
+        out = conn.response
+        budget = _VISIT_BUDGET
+        progressed = False
+        while True:
+            if conn.out:
+                sent = conn.send_pending()
+                if sent:
+                    progressed = True
+                    budget -= sent
+                    if out is not None:
+                        out.sent += sent
+                if conn.out:
+                    break
+            if out is None or out.done:
+                return True
+            if budget <= 0:
+                break
+            before = out.sent
+            if not out.produce(conn):
+                break
+            if out.sent != before:
+                progressed = True
+                budget -= out.sent - before
+        if progressed or conn.deadline_kind != WRITE:
+            conn.deadline = time.monotonic() + self.write_timeout
+            conn.deadline_kind = WRITE
+        return False
+
+    def _finish(self, conn: Connection, *, gone: bool = False) -> bool:
+        """The current response is complete (or failed): account for it. True when
+        the connection stays open for the next request."""
+        out = conn.response
+        assert out is not None
+        conn.response = None
+        out.release()
+        request = out.request
+        callback = out.on_complete
+        if callback is not None:
+            _run_callback(callback)
+        request.close_body()
         end = time.perf_counter_ns()
+        recorder = self.recorder
         if recorder is not None:
-            recorder.request_finished(request, status, start, end, bytes_in, bytes_out, error)
+            recorder.request_finished(
+                request, out.status, out.start_ns, end, out.bytes_in, out.sent, out.error
+            )
         if self.access_log and access_logger.isEnabledFor(logging.INFO):
             access_logger.info(
                 '%s - "%s %s HTTP/%s" %d %.1fms',
@@ -238,180 +318,73 @@ class Worker:
                 request.method,
                 request.target,
                 request.http_version,
-                status,
-                (end - start) / 1e6,
+                out.status,
+                (end - out.start_ns) / 1e6,
             )
-        return keep
+        reactor = self.server.reactor
+        if gone or out.abort:
+            reactor.close(conn)
+            return False
+        if not out.keep or reactor.draining:
+            self._close_gracefully(conn)
+            return False
+        return True
 
-    def _write(
-        self, conn: Connection, request: HTTPRequest, response: HTTPResponse, keep: bool
-    ) -> tuple[int, bool, int, bool]:
-        """Serialise and send; returns (bytes_out, keep, status, error)."""
-        status = response.status
-        headers = response.headers
-        head_only = request.method == "HEAD" or not body_allowed(status)
-        stream = response.stream
-        file = response.file
-        http10 = request.http_version == "1.0"
-        for name, value in headers:
-            if value == "close" and name.lower() == "connection":
-                keep = False
-        if self.server.reactor.draining:
-            keep = False
-        try:
-            if stream is None and file is None:
-                body = response.body
-                length = len(body) if body_allowed(status) else None
-                head = response_head(
-                    status,
-                    headers,
-                    content_length=length,
-                    close=not keep,
-                    keep_alive_header=keep and http10,
-                    server=self.server_header,
-                )
-                data = head if head_only else head + body
-                self._send(conn, data)
-                return len(data), keep, status, False
-            if file is not None:
-                return self._write_file(conn, response, head_only, keep, http10)
-            return self._write_stream(conn, request, response, head_only, keep, http10)
-        except ResponseHeaderError as exc:
-            logger.error(
-                "refusing to send response to %s %s: %s", request.method, request.target, exc
-            )
-            _close_stream(stream)
-            data = error_response(
-                500, "Internal Server Error", close=True, server=self.server_header
-            )
-            self._send(conn, data)
-            return len(data), False, 500, True
+    # -- closing -------------------------------------------------------------------
 
-    def _send(self, conn: Connection, data: bytes) -> None:
+    def _reject(self, conn: Connection, exc: ProtocolError) -> None:
+        """Answer a request the parser refused, then close (lingering)."""
+        conn.out.clear()
+        conn.out_size = 0
+        conn.queue(error_response(exc.status, exc.message, server=self.server_header))
+        if self.access_log and access_logger.isEnabledFor(logging.INFO):
+            access_logger.info('%s - "<malformed request>" %d', _peer(conn), exc.status)
         try:
-            send_all(conn.sock, data, self.write_timeout)
-        except OSError as exc:
-            raise _ClientGone() from exc
+            conn.send_pending()
+        except ClientGone:
+            self.server.reactor.close(conn)
+            return
+        self._close_gracefully(conn)
 
-    def _write_stream(
-        self,
-        conn: Connection,
-        request: HTTPRequest,
-        response: HTTPResponse,
-        head_only: bool,
-        keep: bool,
-        http10: bool,
-    ) -> tuple[int, bool, int, bool]:
-        stream = response.stream
-        assert stream is not None
-        declared: int | None = None
-        for name, value in response.headers:
-            if name.lower() == "content-length":
-                try:
-                    declared = int(value)
-                except ValueError:
-                    declared = None
-        # HTTP/1.0 has no chunked coding: delimit by closing the connection.
-        # A HEAD response shows the framing a GET would get, without the body,
-        # and leaves the connection open.
-        status = response.status
-        chunked = declared is None and not http10 and body_allowed(status)
-        if declared is None and not chunked and not head_only:
-            keep = False
-        head = response_head(
-            response.status,
-            response.headers,
-            content_length=declared,
-            chunked=chunked,
-            close=not keep,
-            keep_alive_header=keep and http10,
-            server=self.server_header,
-        )
-        sent = len(head)
-        self._send(conn, head)
-        if head_only:
-            _close_stream(stream)
-            return sent, keep, response.status, False
-        error = False
-        body_bytes = 0
-        try:
-            for piece in stream:
-                if not piece:
-                    continue
-                if isinstance(piece, str):
-                    piece = piece.encode("utf-8")
-                body_bytes += len(piece)
-                data = encode_chunk(piece) if chunked else piece
-                self._send(conn, data)
-                sent += len(data)
-            if chunked:
-                self._send(conn, LAST_CHUNK)
-                sent += len(LAST_CHUNK)
-        except _ClientGone:
-            raise
-        except Exception:
-            # The head is out: all we can do is cut the connection so the
-            # client sees an incomplete body rather than a truncated "success".
-            logger.exception(
-                "error in streamed response body for %s %s", request.method, request.target
-            )
-            error = True
-            keep = False
-        finally:
-            _close_stream(stream)
-        if declared is not None and body_bytes != declared and not error:
-            logger.error("streamed body was %d bytes, content-length said %d", body_bytes, declared)
-            keep = False
-        return sent, keep, response.status, error
+    def _close_gracefully(self, conn: Connection) -> None:
+        """Close once pending output is out: shut writes down, drop input briefly."""
+        reactor = self.server.reactor
+        if conn.out:
+            # Output still pending (a refusal to a client that does not read):
+            # give it the write timeout, then the socket is closed.
+            reactor.close_after_output(conn)
+            return
+        reactor.linger(conn)
 
-    def _write_file(
-        self, conn: Connection, response: HTTPResponse, head_only: bool, keep: bool, http10: bool
-    ) -> tuple[int, bool, int, bool]:
-        spec = response.file
-        assert spec is not None
-        try:
-            fd = os.open(os.fspath(spec.path), os.O_RDONLY)
-        except OSError as exc:
-            logger.error("cannot open file for response: %s", exc)
-            status = 404 if isinstance(exc, FileNotFoundError) else 500
-            data = error_response(
-                status, "file not available", close=not keep, server=self.server_header
-            )
-            self._send(conn, data)
-            return len(data), keep, status, status == 500
-        try:
-            size = os.fstat(fd).st_size
-            offset = min(spec.offset, size)
-            count = size - offset if spec.count is None else min(spec.count, size - offset)
-            head = response_head(
-                response.status,
-                response.headers,
-                content_length=count,
-                close=not keep,
-                keep_alive_header=keep and http10,
-                server=self.server_header,
-            )
-            self._send(conn, head)
-            if head_only or count == 0:
-                return len(head), keep, response.status, False
+    def _drain_lingering(self, conn: Connection) -> None:
+        reactor = self.server.reactor
+        if conn.out:
             try:
-                sent = send_file(conn.sock, fd, offset, count, self.write_timeout)
-            except OSError as exc:
-                raise _ClientGone() from exc
-            if sent != count:
-                keep = False  # the file changed size: framing is broken, close
-            return len(head) + sent, keep, response.status, sent != count
-        finally:
-            os.close(fd)
+                conn.send_pending()
+            except ClientGone:
+                reactor.close(conn)
+                return
+            if conn.out:
+                reactor.rearm(conn, writable=True)
+                return
+            reactor.linger(conn)
+            return
+        dropped = 0
+        while dropped < _LINGER_MAX_BYTES:
+            try:
+                data = conn.sock.recv(_RECV_SIZE)
+            except (BlockingIOError, InterruptedError):
+                reactor.rearm(conn)
+                return
+            except OSError:
+                break
+            if not data:
+                break
+            dropped += len(data)
+        reactor.close(conn)
 
-
-def _close_stream(stream: Any) -> None:
-    close = getattr(stream, "close", None)
-    if close is not None:
-        try:
-            close()
-        except Exception:
-            logger.exception("error while closing a streamed response body")
+    def _wait_writable(self, conn: Connection) -> None:
+        self.server.reactor.rearm(conn, writable=True)
 
 
 def _run_callback(callback: Callable[[], Any]) -> None:
