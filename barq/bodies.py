@@ -217,16 +217,16 @@ class FormBody:
     def read(self, ctx: RequestContext) -> None:
         """Parse the form into ``ctx.body_values`` (validation errors into ``ctx.errors``)."""
         raw = ctx.raw
-        body = raw.body
+        size = raw.body_size
         app = ctx.request.app
         limit = getattr(app, "max_upload_size", None)
-        if limit is not None and len(body) > limit:
+        if limit is not None and size > limit:
             raise HTTPException(
-                413, f"Request body too large: {len(body)} bytes, the limit is {limit} bytes"
+                413, f"Request body too large: {size} bytes, the limit is {limit} bytes"
             )
         content_type = raw.header("content-type")
         items: FormItems = []
-        if body or content_type:
+        if size or content_type:
             if not content_type:
                 raise HTTPException(
                     415,
@@ -234,7 +234,7 @@ class FormBody:
                     "(multipart/form-data or application/x-www-form-urlencoded)",
                 )
             items = parse_form(
-                body,
+                raw.iter_body(),
                 content_type,
                 max_fields=_app_limit(app, "max_form_fields", DEFAULT_MAX_FIELDS),
                 max_files=_app_limit(app, "max_form_files", DEFAULT_MAX_FILES),

@@ -88,23 +88,34 @@ def parse_range(value: str, size: int) -> tuple[int, int] | Literal[False] | Non
             return None  # multi-range: answered with the full representation
         spec = ranges[0]
     first, dash, last = spec.partition("-")
-    first, last = first.strip(), last.strip()
-    if not dash or (first and not first.isdigit()) or (last and not last.isdigit()):
+    first, last = first.strip(" \t"), last.strip(" \t")
+    if not dash or (first and not _is_digits(first)) or (last and not _is_digits(last)):
         return None
     if not first:
         if not last:
             return None
-        suffix = int(last)
+        suffix = _position(last)
         if suffix == 0 or size == 0:
             return False
         return max(0, size - suffix), size - 1
-    start = int(first)
-    end = int(last) if last else size - 1
+    start = _position(first)
+    end = _position(last) if last else size - 1
     if last and end < start:
         return None  # invalid range-spec: ignore the header
     if start >= size:
         return False
     return start, min(end, size - 1)
+
+
+def _is_digits(text: str) -> bool:
+    # ASCII digits only: str.isdigit() is also True for "²" or "٣"
+    return text.isascii() and text.isdigit()
+
+
+def _position(digits: str) -> int:
+    """A byte position; positions beyond any file (and int() limits) are clamped."""
+    digits = digits.lstrip("0") or "0"
+    return int(digits) if len(digits) <= 18 else 10**18
 
 
 def _etag_matches(header: str, etag: str) -> bool:

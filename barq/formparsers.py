@@ -10,7 +10,7 @@ form 415. Validating the fields is the body plan's job (:mod:`barq.bodies`).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from urllib.parse import unquote_to_bytes
 
 from python_multipart.exceptions import FormParserError
@@ -37,7 +37,7 @@ FormItems = list[tuple[str, str | UploadFile]]
 
 
 def parse_form(
-    body: bytes,
+    body: bytes | Iterable[bytes],
     content_type: str,
     *,
     max_fields: int = DEFAULT_MAX_FIELDS,
@@ -45,12 +45,15 @@ def parse_form(
 ) -> FormItems:
     """Parse a complete form body into ``(name, value)`` pairs, in order.
 
-    Values are ``str`` for plain fields and :class:`UploadFile` for file parts.
+    ``body`` is the bytes or an iterable of pieces (a spooled body read piece by
+    piece: a large upload is never all in memory). Values are ``str`` for plain fields and :class:`UploadFile` for file parts.
     Raises :class:`~barq.exceptions.HTTPException` 400 for a malformed body or
     too many parts and 415 for a content type that is not a form.
     """
     media, options = parse_options_header(content_type)
     media_type = media.decode("latin-1").lower()
+    if isinstance(body, bytes | bytearray):
+        body = (body,)
     if media_type == FORM_URLENCODED:
         return _parse_urlencoded(body, max_fields)
     if media_type == MULTIPART:
@@ -65,7 +68,7 @@ def parse_form(
     )
 
 
-def _parse_urlencoded(body: bytes, max_fields: int) -> FormItems:
+def _parse_urlencoded(body: Iterable[bytes], max_fields: int) -> FormItems:
     items: FormItems = []
     name = bytearray()
     value = bytearray()
@@ -94,7 +97,8 @@ def _parse_urlencoded(body: bytes, max_fields: int) -> FormItems:
         }
     )
     try:
-        parser.write(body)
+        for piece in body:
+            parser.write(piece)
         parser.finalize()
     except FormParserError as exc:
         raise HTTPException(400, f"Malformed form body: {exc}") from None
@@ -207,12 +211,15 @@ def _decode_option(value: bytes) -> str:
         return value.decode("latin-1")
 
 
-def _parse_multipart(body: bytes, boundary: bytes, max_fields: int, max_files: int) -> FormItems:
+def _parse_multipart(
+    body: Iterable[bytes], boundary: bytes, max_fields: int, max_files: int
+) -> FormItems:
     collector = _MultipartCollector(max_fields, max_files)
     parser = MultipartParser(boundary, collector.callbacks())  # type: ignore[arg-type]
     try:
         try:
-            parser.write(body)
+            for piece in body:
+                parser.write(piece)
             parser.finalize()
         except FormParserError as exc:
             raise HTTPException(400, f"Malformed multipart body: {exc}") from None

@@ -5,6 +5,10 @@ Files are sent with :class:`~barq.files.FileResponse` (``sendfile``, ``ETag`` /
 its ``index.html`` (``/docs`` is redirected to ``/docs/`` first so relative
 links work) and a missing file serves ``404.html`` when the directory has one.
 
+Dotfiles and dot-directories (``.env``, ``.git/config``) are not served unless
+``allow_dotfiles=True``; ``.well-known`` (RFC 8615: ACME challenges,
+``security.txt``) is the one exception.
+
 Only ``GET`` and ``HEAD`` are allowed (``405`` otherwise). The request path is
 checked segment by segment: ``..``, ``.``, encoded slashes or dots
 (``%2f``, ``%2e%2e``), backslashes, NUL bytes, drive letters and absolute
@@ -38,6 +42,8 @@ class StaticFiles:
     - ``check_dir``: raise at construction when ``directory`` does not exist.
     - ``follow_symlink``: allow symlinks whose target lies *outside* the directory
       (off by default: such links answer 404).
+    - ``allow_dotfiles``: serve names starting with ``.`` (off by default: they
+      answer 404, like a missing file; ``.well-known`` is always served).
     - ``packages``: not supported; pass a directory.
     """
 
@@ -49,10 +55,12 @@ class StaticFiles:
         check_dir: bool = True,
         follow_symlink: bool = False,
         index_files: Sequence[str] = ("index.html",),
+        allow_dotfiles: bool = False,
     ) -> None:
         self.directory = os.fspath(directory)
         self.html = html
         self.follow_symlink = follow_symlink
+        self.allow_dotfiles = allow_dotfiles
         self.index_files = tuple(index_files)
         if check_dir and not os.path.isdir(self.directory):
             raise RuntimeError(f"StaticFiles directory {self.directory!r} does not exist")
@@ -73,7 +81,7 @@ class StaticFiles:
                 {"detail": "Method Not Allowed"}, status_code=405, headers={"allow": _ALLOWED}
             )
         parts = _safe_parts(raw.path)
-        if parts is None:
+        if parts is None or (not self.allow_dotfiles and _hidden(parts)):
             return self._not_found()
         full = self.resolve(parts)
         if full is None:
@@ -125,6 +133,11 @@ class StaticFiles:
 
     def __repr__(self) -> str:
         return f"StaticFiles(directory={self.directory!r}, html={self.html!r})"
+
+
+def _hidden(parts: Sequence[str]) -> bool:
+    """Whether a path names a dotfile or passes through a dot-directory."""
+    return any(part.startswith(".") and part != ".well-known" for part in parts)
 
 
 def _safe_parts(raw_path: str) -> list[str] | None:

@@ -150,3 +150,22 @@ def test_helpers() -> None:
     assert content_disposition('q"\\.txt', "inline") == 'inline; filename="q\\"\\\\.txt"'
     assert parse_range("bytes=0-0", 0) is False
     assert parse_range("bytes=0-4", 3) == (0, 2)
+
+
+@pytest.mark.parametrize(
+    ("header", "status"),
+    [
+        ("bytes=\xb2-", 200),  # a Unicode digit is not a digit here: header ignored
+        ("bytes=" + "\u0663".encode().decode("latin-1") + "-5", 200),  # UTF-8 on the wire
+        ("bytes=" + "9" * 5000 + "-", 416),  # beyond any file: unsatisfiable
+        ("bytes=0-" + "9" * 5000, 206),  # to the end
+        ("bytes=-" + "9" * 5000, 206),  # the whole file as a suffix
+    ],
+)
+def test_hostile_range_headers_never_give_500(serve, connect, file_app, header, status) -> None:
+    app, _ = file_app
+    with serve(app) as server:
+        reply = connect(server).request("GET", "/data", [("Range", header)])
+    assert reply.status == status
+    if status == 206:
+        assert reply.body == DATA

@@ -25,6 +25,8 @@ LIMITS = Limits(max_request_line=512, max_header_bytes=4096, max_headers=20, max
 
 TCHAR = "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 PCHAR = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~%!$&'()*+,;=:@/"
+# Host's reg-name characters (RFC 3986: unreserved and sub-delims).
+REG_NAME = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~!$&'()*+,;="
 # Field-value characters: visible ASCII, obs-text, and inner spaces/tabs.
 VCHAR = "".join(chr(c) for c in range(0x21, 0x7F)) + "".join(chr(c) for c in range(0x80, 0x100))
 
@@ -51,7 +53,9 @@ def valid_requests(draw: Any) -> tuple[bytes, tuple[object, ...]]:
     query = draw(queries)
     target = path if query is None else f"{path}?{query}"
     version = draw(st.sampled_from(["1.1", "1.0"]))
-    headers = [("host", draw(st.text(PCHAR.replace("/", ""), min_size=1, max_size=15)))]
+    host = draw(st.text(REG_NAME, min_size=1, max_size=15))
+    port = draw(st.one_of(st.none(), st.integers(0, 65535)))
+    headers = [("host", host if port is None else f"{host}:{port}")]
     headers += draw(st.lists(st.tuples(field_names, field_values), max_size=8))
     headers = [(name, value) for name, value in headers]
     close = draw(st.booleans())

@@ -132,12 +132,23 @@ def test_absolute_form_target(mode: str) -> None:
         (b"HTTPS://example.com", "/", ""),
         (b"http://example.com?x=y", "/", "x=y"),
         (b"http://[::1]:80/p", "/p", ""),
-        (b"http://user@host/p", "/p", ""),
     ],
 )
 def test_absolute_form_variants(mode: str, target: bytes, path: str, query: str) -> None:
     req = parse_one(b"GET " + target + b" HTTP/1.1\r\nHost: x\r\n\r\n", mode)
     assert (req.path, req.query) == (path, query)
+
+
+def test_absolute_form_authority_wins_over_host(mode: str) -> None:
+    """RFC 9112 §3.2.2: a server receiving an absolute-form target ignores Host."""
+    req = parse_one(b"GET http://real.example:8080/a HTTP/1.1\r\nHost: other\r\n\r\n", mode)
+    assert req.header("host") == "real.example:8080"
+    assert [v for k, v in req.headers if k == "host"] == ["real.example:8080"]
+
+
+def test_absolute_form_with_userinfo_is_refused(mode: str) -> None:
+    """RFC 9110 §4.2.4: userinfo in an http(s) URI is treated as an error."""
+    assert rejects(b"GET http://user@host/p HTTP/1.1\r\nHost: x\r\n\r\n", mode) == 400
 
 
 def test_options_asterisk(mode: str) -> None:
@@ -655,3 +666,88 @@ def test_each_rejection_is_a_named_error_type_with_its_status() -> None:
             parser.next_request()
         assert info.value.status == kind.code
         assert isinstance(info.value, ProtocolError)
+
+
+# -- smuggling-class leniency: only SP/HTAB is whitespace, Host is validated ---------
+
+
+@pytest.mark.parametrize(
+    "coding",
+    [
+        "\xa0chunked",
+        "\x85chunked",
+        "chunked\xa0",
+        "\u3000chunked".encode("utf-8").decode("latin-1"),
+    ],
+)
+def test_transfer_encoding_with_non_http_whitespace_is_not_chunked(mode: str, coding: str) -> None:
+    data = (
+        b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: "
+        + coding.encode("latin-1")
+        + b"\r\n\r\n0\r\n\r\n"
+    )
+    assert rejects(data, mode) == 400
+
+
+def test_expect_with_non_http_whitespace_is_not_100_continue(mode: str) -> None:
+    data = b"POST / HTTP/1.1\r\nHost: h\r\nExpect: \xa0100-continue\r\nContent-Length: 1\r\n\r\nx"
+    assert rejects(data, mode) == 417
+
+
+@pytest.mark.parametrize("line", [b"a \r\n", b"a\t\r\n", b"a;x \r\n", b" a\r\n"])
+def test_chunk_size_line_with_stray_whitespace_is_refused(mode: str, line: bytes) -> None:
+    head = b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+    assert rejects(head + line + b"0123456789\r\n0\r\n\r\n", mode) == 400
+
+
+def test_chunk_extension_may_have_whitespace_before_its_semicolon(mode: str) -> None:
+    head = b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+    req = parse_one(head + b"a ;name=v\r\n0123456789\r\n0\r\n\r\n", mode)
+    assert req.body == b"0123456789"
+
+
+@pytest.mark.parametrize(
+    "host", [b"exa mple.com", b"a@b/c?d", b"host/path", b"[::1", b"h:80:90", b"h?q", b"a\xa0b"]
+)
+def test_invalid_host_is_refused(mode: str, host: bytes) -> None:
+    assert rejects(b"GET / HTTP/1.1\r\nHost: " + host + b"\r\n\r\n", mode) == 400
+
+
+@pytest.mark.parametrize(
+    "host", [b"example.com", b"127.0.0.1:8000", b"[::1]:443", b"", b"xn--bcher-kva.example", b"h:"]
+)
+def test_valid_hosts_are_accepted(mode: str, host: bytes) -> None:
+    req = parse_one(b"GET / HTTP/1.1\r\nHost: " + host + b"\r\n\r\n", mode)
+    assert req.header("host") == host.decode()
+
+
+def test_content_length_with_thousands_of_digits_is_413_not_an_exception(mode: str) -> None:
+    data = b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: " + b"9" * 5000 + b"\r\n\r\n"
+    assert rejects(data, mode) == 413
+
+
+def test_content_length_with_many_leading_zeros_is_its_value(mode: str) -> None:
+    data = b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: " + b"0" * 5000 + b"2\r\n\r\nhi"
+    assert parse_one(data, mode).body == b"hi"
+
+
+def test_memory_for_a_body_of_tiny_chunks_follows_the_body_size() -> None:
+    """A chunked body of many two-byte chunks costs about its decoded size (no
+    per-chunk objects kept)."""
+    import tracemalloc
+
+    parser = RequestParser()
+    parser.feed(b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n")
+    piece = b"2\r\nab\r\n" * 8192  # 56 KiB on the wire, 16 KiB of body
+    tracemalloc.start()
+    try:
+        for _ in range(64):  # 1 MiB of body in 524,288 chunks
+            parser.feed(piece)
+            assert parser.next_request() is None
+        parser.feed(b"0\r\n\r\n")
+        request = parser.next_request()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert request is not None and len(request.body) == 1024 * 1024
+    assert peak < 4 * 1024 * 1024, f"peak {peak / 2**20:.1f} MiB for a 1 MiB body"

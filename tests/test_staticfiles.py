@@ -172,3 +172,21 @@ def test_static_files_as_a_server_application(serve, connect, site: Path) -> Non
         client = connect(server)
         assert client.request("GET", "/app.js").body == b"console.log(1)"
         assert client.request("GET", "/../secret.txt").status in (400, 404)
+
+
+def test_dotfiles_are_not_served_unless_allowed(serve, connect, site: Path) -> None:
+    (site / ".env").write_text("SECRET_KEY=hunter2")
+    (site / ".git").mkdir()
+    (site / ".git" / "config").write_text("[core]")
+    (site / ".well-known").mkdir()
+    (site / ".well-known" / "security.txt").write_text("Contact: mailto:sec@example.com")
+    app = Barq()
+    app.mount("/static", StaticFiles(directory=site))
+    app.mount("/open", StaticFiles(directory=site, allow_dotfiles=True))
+    with serve(app) as server:
+        client = connect(server)
+        for target in ("/static/.env", "/static/.git/config", "/static/%2eenv"):
+            reply = client.request("GET", target)
+            assert reply.status == 404 and b"SECRET" not in reply.body, target
+        assert client.request("GET", "/static/.well-known/security.txt").status == 200
+        assert client.request("GET", "/open/.env").body == b"SECRET_KEY=hunter2"

@@ -15,6 +15,7 @@ from barq.http.errors import BadRequest
 __all__ = [
     "AUTHORITY",
     "BAD_VALUE_CHAR",
+    "HOST",
     "CHUNK_EXT",
     "CHUNK_SIZE",
     "HEX",
@@ -45,10 +46,15 @@ HEX = re.compile("[0-9A-Fa-f]+")
 CHUNK_EXT = re.compile(
     f"(?:[ \\t]*;[ \\t]*[{TCHAR}]+(?:[ \\t]*=[ \\t]*(?:[{TCHAR}]+"
     '|"(?:[\\t \\x21\\x23-\\x5b\\x5d-\\x7e\\x80-\\xff]|\\\\[\\t \\x21-\\x7e\\x80-\\xff])*"))?)*'
-    "[ \\t]*"
 )
-#: authority of an absolute-form target (RFC 3986 reg-name / IP-literal, port, userinfo)
-AUTHORITY = re.compile(r"[A-Za-z0-9\-._~%!$&'()*+,;=:@\[\]]*")
+#: Host = uri-host [ ":" port ] (RFC 9110 §7.2, RFC 3986 §3.2.2): an IP-literal in
+#: brackets or a reg-name (which covers IPv4), no userinfo, no path; may be empty
+HOST = re.compile(
+    r"(?:\[[0-9A-Za-z:.\-_~!$&'()*+,;=%]+\]|(?:[A-Za-z0-9\-._~!$&'()*+,;=]|%[0-9A-Fa-f]{2})*)"
+    r"(?::[0-9]*)?"
+)
+#: authority of an absolute-form target: a Host, and never userinfo (RFC 9110 §4.2.4)
+AUTHORITY = HOST
 
 
 def parse_field(line: str) -> tuple[str, str]:

@@ -124,6 +124,15 @@ class HTTPRequest:
         self._body = None
         self.body_file = file
 
+    @property
+    def body_size(self) -> int:
+        """The body's length in bytes (without reading a spooled body)."""
+        body = self._body
+        if body is not None:
+            return len(body)
+        file = self.body_file
+        return os.fstat(file.fileno()).st_size if file is not None else 0
+
     def iter_body(self, size: int = 65536) -> Iterator[bytes]:
         """The body in pieces of at most ``size`` bytes (without loading a spooled
         body into memory)."""

@@ -40,6 +40,7 @@ from barq.http.errors import (
 from barq.http.grammar import (
     AUTHORITY,
     BAD_VALUE_CHAR,
+    HOST,
     OWS,
     REQUEST_LINE,
     TOKEN,
@@ -285,9 +286,11 @@ class RequestParser:
             _reject_long_line(request_line)
         method, target, version = _parse_request_line(request_line)
         headers = _parse_fields(text[line_end + 2 :], limits) if line_end >= 0 else []
-        path, query = _split_target(method, target)
+        path, query, authority = _split_target(method, target)
 
-        # Header semantics: Host, framing, connection, expectations.
+        # Header semantics: Host, framing, connection, expectations. Field values
+        # are split and trimmed on SP/HTAB only (never other Unicode space):
+        # ``Transfer-Encoding: \xa0chunked`` is not chunked.
         host_count = 0
         content_length: int | None = None
         transfer_encoding: list[str] | None = None
@@ -296,20 +299,28 @@ class RequestParser:
         for name, value in headers:
             if name == "host":
                 host_count += 1
+                if not _valid_host(value):
+                    raise BadRequest("invalid Host header")
             elif name == "content-length":
-                content_length = _merge_content_length(content_length, value)
+                content_length = _merge_content_length(content_length, value, limits)
             elif name == "transfer-encoding":
-                codings = [c.strip().lower() for c in value.split(",")]
+                codings = [c.strip(OWS).lower() for c in value.split(",")]
                 transfer_encoding = (transfer_encoding or []) + codings
             elif name == "connection":
-                connection_tokens.extend(t.strip().lower() for t in value.split(","))
+                connection_tokens.extend(t.strip(OWS).lower() for t in value.split(","))
             elif name == "expect":
-                expect = value.strip().lower()
+                expect = value.strip(OWS).lower()
 
         if version == "1.1" and host_count == 0:
             raise BadRequest("missing Host header")
         if host_count > 1:
             raise BadRequest("duplicate Host header")
+        if authority is not None:
+            # An absolute-form target names the host: the Host field is ignored
+            # and replaced by the target's authority (RFC 9112 §3.2.2).
+            headers = [(n, authority if n == "host" else v) for n, v in headers]
+            if host_count == 0:
+                headers.append(("host", authority))
 
         if version == "1.1":
             keep_alive = "close" not in connection_tokens
@@ -338,7 +349,7 @@ class RequestParser:
                 raise BadRequest("both Content-Length and Transfer-Encoding")
             if version == "1.0":
                 raise BadRequest("Transfer-Encoding in an HTTP/1.0 request")
-            if "" in transfer_encoding:
+            if any(not c or TOKEN.fullmatch(c) is None for c in transfer_encoding):
                 raise BadRequest("malformed Transfer-Encoding")
             if transfer_encoding != ["chunked"]:
                 raise MethodNotImplemented("unsupported transfer coding")
@@ -437,14 +448,25 @@ def _field_error(line: str) -> ProtocolError:
     return BadRequest("malformed header line")
 
 
-def _merge_content_length(current: int | None, value: str) -> int:
+def _valid_host(value: str) -> bool:
+    """Host = uri-host [":" port]: no spaces, userinfo, path or query (RFC 9112 §3.2)."""
+    # The usual "name.example:8000" / "127.0.0.1:8000" pass with str methods.
+    if value.isascii() and value.replace(".", "").replace("-", "").replace(":", "").isalnum():
+        return value.count(":") <= 1
+    return HOST.fullmatch(value) is not None
+
+
+def _merge_content_length(current: int | None, value: str, limits: Limits) -> int:
     """Content-Length must be digits only; repeats must agree (RFC 9110 §8.6)."""
     result = current
     for item in value.split(","):
         item = item.strip(OWS)
         if not item.isdigit() or not item.isascii():
             raise BadRequest("invalid Content-Length")
-        length = int(item)
+        digits = item.lstrip("0") or "0"
+        if len(digits) > 18:  # more than any body we accept (and than int() parses)
+            raise ContentTooLarge("request body too large")
+        length = int(digits)
         if result is not None and result != length:
             raise BadRequest("conflicting Content-Length values")
         result = length
@@ -452,17 +474,18 @@ def _merge_content_length(current: int | None, value: str) -> int:
     return result
 
 
-def _split_target(method: str, target: str) -> tuple[str, str]:
-    """Return (path, query) for a request-target, validating its form."""
+def _split_target(method: str, target: str) -> tuple[str, str, str | None]:
+    """Return (path, query, authority) for a request-target, validating its form
+    (``authority`` only for the absolute form)."""
     if "#" in target:
         raise BadRequest("fragment in request target")
     if target[0] == "/":
         path, _, query = target.partition("?")
-        return path, query
+        return path, query, None
     if target == "*":
         if method != "OPTIONS":
             raise BadRequest("asterisk-form is only valid for OPTIONS")
-        return "*", ""
+        return "*", "", None
     lowered = target[:8].lower()
     if lowered.startswith("http://") or lowered.startswith("https://"):
         rest = target[target.index("//") + 2 :]
@@ -475,5 +498,5 @@ def _split_target(method: str, target: str) -> tuple[str, str]:
         if not authority or AUTHORITY.fullmatch(authority) is None:
             raise BadRequest("invalid authority in absolute-form target")
         path, _, query = rest.partition("?")
-        return path or "/", query
+        return path or "/", query, authority
     raise BadRequest("invalid request target")

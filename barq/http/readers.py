@@ -185,8 +185,9 @@ class ChunkedReader:
 
     @staticmethod
     def _chunk_size(line: str) -> int:
+        # chunk-size [ chunk-ext ]: whitespace only as BWS before a ";"
         semi = line.find(";")
-        size_text = (line if semi < 0 else line[:semi]).rstrip(OWS)
+        size_text = line if semi < 0 else line[:semi].rstrip(OWS)
         if CHUNK_SIZE.fullmatch(size_text) is None:
             if HEX.fullmatch(size_text):
                 raise BadRequest("chunk size too large")

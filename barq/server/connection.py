@@ -73,6 +73,7 @@ class Connection:
         "request_started",
         "requests",
         "response",
+        "resume",
         "sock",
     )
 
@@ -108,6 +109,8 @@ class Connection:
         self.response: Outgoing | None = None
         #: True once writes are shut down and the peer's input is only drained
         self.lingering = False
+        #: True when a worker left pipelined requests buffered to give others a turn
+        self.resume = False
 
     # -- output ---------------------------------------------------------------------
 

@@ -48,6 +48,7 @@ import select
 import socket
 import threading
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from barq.http.serializer import error_response
@@ -74,13 +75,25 @@ _DRAIN_SWEEP_INTERVAL = 0.05
 RATE_GRACE_S = 5.0
 #: Under connection pressure a request arriving for less than this is never evicted.
 EVICT_MIN_AGE_S = 1.0
+#: Unsent bytes the kernel may hold for one connection (TCP_NOTSENT_LOWAT): a
+#: peer that stops reading makes writes wait (EPOLLOUT is only reported below it)
+#: after this much, instead of after the 4 MB an autotuned send buffer takes.
+NOTSENT_LOWAT = 64 * 1024
 
 
 class Reactor:
     """Runs on the ``<name>-reactor`` thread (see module docstring)."""
 
-    def __init__(self, config: ServerConfig, listeners: list[socket.socket]) -> None:
+    def __init__(
+        self,
+        config: ServerConfig,
+        listeners: list[socket.socket],
+        on_release: Callable[[], None] | None = None,
+    ) -> None:
         self.config = config
+        #: called on the reactor thread right after the backlog was accepted at
+        #: shutdown (the server closes its listening sockets there)
+        self._on_release = on_release
         self.listeners = {sock.fileno(): sock for sock in listeners}
         self.limits = config.limits()
         self.epoll = select.epoll()  # control set: listeners + wake pipe
@@ -293,10 +306,17 @@ class Reactor:
                     self._set_accepting(True)
 
     def _release_listeners(self) -> None:
-        """Accept what already waits in the listen backlog, then stop polling."""
+        """Accept what already waits in the listen backlog, then stop polling and
+        let the server close the listeners at once: a client whose handshake
+        completes in between would be reset by the close."""
         for listener in self.listeners.values():
             self._accept(listener, backlog_only=True)
         self._set_accepting(False)
+        if self._on_release is not None:
+            try:
+                self._on_release()
+            except Exception:  # pragma: no cover - defensive
+                logger.exception("error while closing the listeners")
         self.listeners_released.set()
 
     def _accept(self, listener: socket.socket, *, backlog_only: bool = False) -> None:
@@ -322,6 +342,8 @@ class Reactor:
             if sock.family != socket.AF_UNIX:
                 with contextlib.suppress(OSError):
                     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                with contextlib.suppress(OSError, AttributeError):
+                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NOTSENT_LOWAT, NOTSENT_LOWAT)
                 peer = (addr[0], addr[1])
                 local_name = sock.getsockname()
                 local = (local_name[0], local_name[1])

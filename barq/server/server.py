@@ -52,6 +52,7 @@ class Server:
         self._started = False
         self._stopped = threading.Event()
         self._stop_lock = threading.Lock()
+        self._listeners_lock = threading.Lock()
         self._stop_requested = threading.Event()
         self._signal_count = 0
 
@@ -94,7 +95,7 @@ class Server:
                 except Exception as exc:
                     raise StartupError(f"application startup failed: {exc!r}") from exc
             warn_if_gil_reenabled()
-            self.reactor = Reactor(self.config, self.listeners)
+            self.reactor = Reactor(self.config, self.listeners, self._close_listeners)
             self.workers = [Worker(self, i) for i in range(self.config.worker_count())]
             metrics = self.config.metrics
             if metrics is not None:
@@ -203,7 +204,11 @@ class Server:
         return self._stopped.wait(timeout)
 
     def _close_listeners(self) -> None:
-        for sock in self._owned:
+        """Close the listening sockets this server created (idempotent, any thread;
+        inherited ones stay open for their owner)."""
+        with self._listeners_lock:
+            owned, self._owned = self._owned, []
+        for sock in owned:
             with contextlib.suppress(OSError):
                 if sock.family == socket.AF_UNIX:
                     path = sock.getsockname()
@@ -211,7 +216,6 @@ class Server:
                         with contextlib.suppress(OSError):
                             os.unlink(path)
                 sock.close()
-        self._owned = []
 
     # -- observation -----------------------------------------------------------
 
