@@ -46,9 +46,10 @@ def parse_form(
     """Parse a complete form body into ``(name, value)`` pairs, in order.
 
     ``body`` is the bytes or an iterable of pieces (a spooled body read piece by
-    piece: a large upload is never all in memory). Values are ``str`` for plain fields and :class:`UploadFile` for file parts.
-    Raises :class:`~barq.exceptions.HTTPException` 400 for a malformed body or
-    too many parts and 415 for a content type that is not a form.
+    piece: a large upload is never all in memory). Values are ``str`` for plain
+    fields and :class:`UploadFile` for file parts. Raises
+    :class:`~barq.exceptions.HTTPException` 400 for a malformed body or too many
+    parts and 415 for a content type that is not a form.
     """
     media, options = parse_options_header(content_type)
     media_type = media.decode("latin-1").lower()

@@ -9,7 +9,6 @@ fresh connection, and must see every one answered: p99 under 50 ms, none over 1 
 from __future__ import annotations
 
 import contextlib
-import os
 import resource
 import socket
 import statistics
@@ -98,7 +97,10 @@ def assert_fast(latencies: list[float]) -> None:
     ordered = sorted(latencies)
     p99 = ordered[int(len(ordered) * 0.99) - 1]
     worst = ordered[-1]
-    summary = f"p50 {statistics.median(ordered) * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms, max {worst * 1000:.1f} ms"
+    summary = (
+        f"p50 {statistics.median(ordered) * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms, "
+        f"max {worst * 1000:.1f} ms"
+    )
     assert p99 < 0.050, summary
     assert worst < 1.0, summary
 
@@ -291,3 +293,15 @@ def test_connections_per_client_address_are_limited(serve, connect) -> None:
                 assert time.monotonic() < deadline
                 time.sleep(0.05)
         assert second.request().status == 200
+
+
+def test_graceful_shutdown_under_keep_alive_load_cuts_no_request() -> None:
+    """SIGTERM while 16 keep-alive clients hammer: every request sent on an open
+    connection is answered; afterwards connection attempts are refused cleanly."""
+    from benchmarks.shutdown_loss import run_once
+
+    tally = run_once(threads=16, duration=1.5)
+    assert tally.cut == 0, tally.errors
+    assert not tally.errors, tally.errors
+    assert tally.ok > 1000
+    assert tally.refused == 16

@@ -15,10 +15,10 @@ from barq.http.errors import BadRequest
 __all__ = [
     "AUTHORITY",
     "BAD_VALUE_CHAR",
-    "HOST",
     "CHUNK_EXT",
     "CHUNK_SIZE",
     "HEX",
+    "HOST",
     "OWS",
     "REQUEST_LINE",
     "TOKEN",

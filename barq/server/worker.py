@@ -219,8 +219,7 @@ class Worker:
                 self._reject(conn, RequestTimeout("request timed out"))
                 return
         else:
-            if conn.deadline_kind != KEEPALIVE:
-                conn.idle_since = now
+            conn.idle_since = now
             conn.deadline = now + config.keepalive_timeout
             conn.deadline_kind = KEEPALIVE
         if parser.has_partial_request and reactor.too_slow(conn, now):
@@ -338,9 +337,11 @@ class Worker:
         if gone or out.abort:
             reactor.close(conn)
             return False
-        if not out.keep or reactor.draining:
+        if not out.keep:
             self._close_gracefully(conn)
             return False
+        # Kept open even if a shutdown began meanwhile: the client was told it may
+        # reuse the connection, and its next request gets ``Connection: close``.
         return True
 
     # -- closing -------------------------------------------------------------------
