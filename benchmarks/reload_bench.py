@@ -8,7 +8,14 @@ each save it measures the time until the first response carrying the new
 message. Reports median / p90 / min / max and the number of failed requests
 (connection errors or non-200 answers) over the whole run.
 
+Keep-alive clients are what browsers, httpx and requests are: ``--keepalive N``
+adds N threads sending request after request on one kept-alive connection each
+(reconnecting only after ``Connection: close``), and ``--wrk C`` runs wrk with C
+keep-alive connections for the whole run; every failure of theirs (a reset, an
+early close, a non-2xx) counts too.
+
     .venv/bin/python benchmarks/reload_bench.py            # 20 saves
+    .venv/bin/python benchmarks/reload_bench.py -n 20 --keepalive 4 --wrk 50
     .venv/bin/python benchmarks/reload_bench.py -n 50 --json out.json
 
 Target (issue #5): median ≤ 200 ms on a 2-core machine, zero failed requests.
@@ -74,11 +81,76 @@ class Poller(threading.Thread):
             self.seen_at = None
 
 
+class KeepAliveClient(threading.Thread):
+    """Request after request on one connection, like a browser or an HTTP client pool."""
+
+    def __init__(self, port: int) -> None:
+        super().__init__(daemon=True)
+        self.port = port
+        self.stop_event = threading.Event()
+        self.requests = 0
+        self.reconnects = 0
+        self.failures: list[str] = []
+
+    def run(self) -> None:
+        conn: http.client.HTTPConnection | None = None
+        while not self.stop_event.is_set():
+            if conn is None:
+                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+                self.reconnects += 1
+            try:
+                conn.request("GET", "/")
+                response = conn.getresponse()
+                body = response.read()
+                self.requests += 1
+                if response.status != 200 or b"message" not in body:
+                    self.failures.append(f"HTTP {response.status}: {body[:100]!r}")
+                if response.will_close:
+                    conn.close()
+                    conn = None
+            except (OSError, http.client.HTTPException) as exc:
+                self.requests += 1
+                self.failures.append(f"{type(exc).__name__}: {exc}")
+                conn.close()
+                conn = None
+            time.sleep(0.002)
+        if conn is not None:
+            conn.close()
+
+
+def _start_wrk(port: int, connections: int, seconds: float) -> subprocess.Popen[str] | None:
+    import shutil
+
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        print("wrk is not installed: --wrk skipped", file=sys.stderr)
+        return None
+    return subprocess.Popen(
+        [wrk, "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--timeout", "5s",
+         f"http://127.0.0.1:{port}/"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+
+
+def _wrk_failures(output: str) -> tuple[int, int, str]:
+    """(socket errors, non-2xx responses, summary line) from wrk's output."""
+    errors = 0
+    if m := re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
+    ):
+        errors = sum(int(x) for x in m.groups())
+    non2xx = int(m.group(1)) if (m := re.search(r"Non-2xx or 3xx responses: (\d+)", output)) else 0
+    requests = re.search(r"(\d+) requests in", output)
+    return errors, non2xx, requests.group(0) if requests else "no summary"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("-n", "--saves", type=int, default=20, help="number of saves")
     parser.add_argument("--pause", type=float, default=1.0, help="seconds between saves")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--keepalive", type=int, default=0, help="keep-alive client threads")
+    parser.add_argument("--wrk", type=int, default=0, help="wrk keep-alive connections")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="barq-reload-bench-") as tmp:
@@ -106,7 +178,11 @@ def main() -> int:
 
         poller = Poller(port)
         poller.start()
+        keepalive = [KeepAliveClient(port) for _ in range(args.keepalive)]
+        for client in keepalive:
+            client.start()
         time.sleep(1.5)  # let the standby child warm up
+        wrk = _start_wrk(port, args.wrk, args.saves * (args.pause + 0.3)) if args.wrk else None
         latencies: list[float] = []
         missed = 0
         try:
@@ -126,8 +202,12 @@ def main() -> int:
                     print(f"save {i + 1:3d}: {latencies[-1]:6.1f} ms", flush=True)
                 time.sleep(args.pause)
         finally:
+            wrk_output = wrk.communicate(timeout=120)[0] if wrk is not None else ""
             poller.stop_event.set()
             poller.join()
+            for client in keepalive:
+                client.stop_event.set()
+                client.join()
             dev.send_signal(signal.SIGINT)
             code = dev.wait(timeout=15)
 
@@ -145,16 +225,30 @@ def main() -> int:
         "max_ms": round(ordered[-1], 1),
         "requests": poller.requests,
         "failed_requests": len(poller.failures),
+        "keepalive_requests": sum(c.requests for c in keepalive),
+        "keepalive_reconnects": sum(c.reconnects for c in keepalive),
+        "keepalive_failed": sum(len(c.failures) for c in keepalive),
         "dev_exit_code": code,
         "cpus": os.cpu_count(),
         "python": sys.version.split()[0],
     }
+    if wrk is not None:
+        errors, non2xx, summary = _wrk_failures(wrk_output)
+        result.update(wrk_socket_errors=errors, wrk_non_2xx=non2xx, wrk=summary)
     print(json.dumps(result, indent=2))
-    if poller.failures:
-        print("first failures:", *poller.failures[:5], sep="\n  ", file=sys.stderr)
+    failures = poller.failures + [f for c in keepalive for f in c.failures]
+    if failures:
+        print("first failures:", *failures[:5], sep="\n  ", file=sys.stderr)
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")
-    ok = result["median_ms"] <= 200 and not poller.failures and not missed and code == 0
+    ok = (
+        result["median_ms"] <= 200
+        and not failures
+        and not missed
+        and code == 0
+        and not result.get("wrk_socket_errors")
+        and not result.get("wrk_non_2xx")
+    )
     print("PASS" if ok else "FAIL: target is median <= 200 ms with zero failed requests")
     return 0 if ok else 1
 

@@ -1,10 +1,15 @@
 """Soak (opt-in: ``pytest --run-slow``): a long mixed load with hostile peers
 leaves the server's file descriptors, threads and memory flat.
 
-Duration: ``BARQ_SOAK_SECONDS`` (default 120). Normal keep-alive clients hammer
+Duration: ``BARQ_SOAK_SECONDS`` (default 300). Normal keep-alive clients hammer
 the whole time; every few seconds a wave of hostile peers comes and goes: a
 pipelining client that never reads, slow uploaders, malformed requests, clients
 that vanish mid-request, and a large upload that is spooled to disk.
+
+File descriptors and threads must come back exactly to where they were. Memory
+is sampled all along: the allocator takes a minute or so to reach its working
+set (3.13t: ~30 → ~48 MiB here), so the peak of the last third of the run is
+compared with the peak of the middle third.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import pytest
 
 from tests.test_server_hostile import rss_bytes, server_process
 
-SECONDS = float(os.environ.get("BARQ_SOAK_SECONDS", "120"))
+SECONDS = float(os.environ.get("BARQ_SOAK_SECONDS", "300"))
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(SECONDS + 300)]
 
@@ -98,27 +103,31 @@ def test_soak_keeps_fds_threads_and_memory_flat() -> None:
         ]
         for client in clients:
             client.start()
-        time.sleep(5)  # warm: caches, allocator arenas, thread stacks
+        time.sleep(5)  # warm: caches, thread stacks
         _hostile_wave(port)
         time.sleep(2)
-        start = (_fds(proc.pid), _threads(proc.pid), rss_bytes(proc.pid))
-        deadline = time.monotonic() + SECONDS
-        while time.monotonic() < deadline:
+        start = (_fds(proc.pid), _threads(proc.pid))
+        samples: list[tuple[float, int]] = []
+        began = time.monotonic()
+        while time.monotonic() - began < SECONDS:
             _hostile_wave(port)
             time.sleep(2)
+            samples.append((time.monotonic() - began, rss_bytes(proc.pid)))
         time.sleep(3)  # let the last wave's connections expire
-        end = (_fds(proc.pid), _threads(proc.pid), rss_bytes(proc.pid))
+        end = (_fds(proc.pid), _threads(proc.pid))
         stop.set()
         for client in clients:
             client.join(15)
-    fds, threads, rss = (b - a for a, b in zip(start, end, strict=True))
+    third = SECONDS / 3
+    middle = max(rss for t, rss in samples if third <= t < 2 * third)
+    last = max(rss for t, rss in samples if t >= 2 * third)
     report = (
         f"fds {start[0]}→{end[0]}, threads {start[1]}→{end[1]}, "
-        f"RSS {start[2] >> 20}→{end[2] >> 20} MiB, {counts[0]} requests, "
-        f"{counts[1]} client errors"
+        f"RSS peak {middle >> 20} MiB (middle third) → {last >> 20} MiB (last third), "
+        f"{counts[0]} requests, {counts[1]} client errors"
     )
     print(report)
     assert counts[0] > 1000, report
-    assert fds <= 10, report
-    assert threads == 0, report
-    assert rss < 32 * 1024 * 1024, report
+    assert end[0] - start[0] <= 2, report
+    assert end[1] == start[1], report
+    assert last - middle < 8 * 1024 * 1024, report
