@@ -79,12 +79,11 @@ class _Channel:
 
 def _warm_imports() -> None:
     """Import what every reload needs, before the user's code is known."""
+    import barq
     import barq.http.messages
-    import barq.server  # noqa: F401
+    import barq.server
     import barq_cli.discovery
     import barq_cli.errorpage  # noqa: F401
-
-    import barq
 
     # Everything a user's module may import from Barq (its public names load
     # lazily), and what serving needs, so that a reload only imports user code.
