@@ -197,6 +197,24 @@ def find_app_object(module: Any, spec: AppSpec) -> Any:
     )
 
 
+def _check_origin(module: Any, spec: AppSpec) -> None:
+    """The imported module must be the file we said we would serve."""
+    filename = getattr(module, "__file__", None)
+    if filename is None:
+        return
+    loaded = Path(filename).resolve()
+    expected = spec.file.resolve() if spec.file is not None else None
+    inside = spec.app_dir.resolve() in loaded.parents
+    if (expected is not None and loaded != expected) or (expected is None and not inside):
+        raise AppImportError(
+            f"importing {spec.module!r} loaded {loaded}, not "
+            f"{expected or 'a module under ' + str(spec.app_dir)}: a module of that name was "
+            "already imported from elsewhere (another project on sys.path?). Rename the "
+            "package, or pass the file path instead, e.g. barq run path/to/main.py",
+            user_code=False,
+        )
+
+
 def import_app(spec: AppSpec) -> Any:
     """Import the application object described by ``spec``.
 
@@ -204,8 +222,13 @@ def import_app(spec: AppSpec) -> Any:
     the user's code failed (``user_code=True``).
     """
     app_dir = str(spec.app_dir)
-    if app_dir not in sys.path:
-        sys.path.insert(0, app_dir)
+    # First on sys.path even if it is there already: another project installed
+    # in the same environment (``pip install -e``) may provide a module of the
+    # same name (``app``) from an earlier entry.
+    while app_dir in sys.path:
+        sys.path.remove(app_dir)
+    sys.path.insert(0, app_dir)
+    importlib.invalidate_caches()
     try:
         module = importlib.import_module(spec.module)
     except ModuleNotFoundError as exc:
@@ -222,6 +245,7 @@ def import_app(spec: AppSpec) -> Any:
         raise AppImportError(
             f"importing {spec.module!r} failed: {type(exc).__name__}: {exc}", user_code=True
         ) from exc
+    _check_origin(module, spec)
     app = find_app_object(module, spec)
     if not callable(app):
         raise AppImportError(

@@ -356,3 +356,66 @@ def test_every_server_limit_is_a_run_option_generated_from_server_config() -> No
     for f in cli_fields():
         assert "--" + f.name.replace("_", "-") in result.output
         assert f.metadata["help"].split(";")[0][:30] in result.output
+
+
+def test_two_projects_in_one_environment_each_serve_their_own_app(tmp_path: Path) -> None:
+    """The quickstart's flow: `barq new hello`, `barq new shop -t api`, both installed
+    editable (each project's directory on sys.path, hello's first). In shop/,
+    `barq routes` and `barq run` load shop's app, not hello's."""
+    assert run_cli(tmp_path, "new", "hello").returncode == 0
+    assert run_cli(tmp_path, "new", "shop", "--template", "api").returncode == 0
+    barq = Path(sys.executable).parent / "barq"  # sys.path[0] is bin/, not the project
+    env = _env(PYTHONPATH=os.pathsep.join([str(tmp_path / "hello"), str(tmp_path / "shop")]))
+    routes = subprocess.run(
+        [str(barq), "routes"], cwd=tmp_path / "shop", env=env, capture_output=True, text=True,
+        timeout=60,
+    )  # fmt: skip
+    assert routes.returncode == 0, routes.stderr
+    assert "/items/{item_id}" in routes.stdout, routes.stdout
+    port = free_port()
+    proc = subprocess.Popen(
+        [str(barq), "run", "--port", str(port)], cwd=tmp_path / "shop", env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        status, body = None, b""
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+                conn.request("GET", "/items")
+                response = conn.getresponse()
+                status, body = response.status, response.read()
+                break
+            except OSError:
+                time.sleep(0.1)
+        assert status == 200, body
+        assert json.loads(body) == [] or isinstance(json.loads(body), list | dict)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=15)
+
+
+def test_import_app_refuses_a_same_named_module_from_elsewhere(tmp_path: Path) -> None:
+    """If a module of the app's name was already imported from another place, the
+    import serves the wrong code: say so instead."""
+    from barq_cli.discovery import AppImportError, AppSpec, import_app
+
+    (tmp_path / "one" / "webapp").mkdir(parents=True)
+    (tmp_path / "two" / "webapp").mkdir(parents=True)
+    for name in ("one", "two"):
+        (tmp_path / name / "webapp" / "__init__.py").write_text("")
+        (tmp_path / name / "webapp" / "main.py").write_text(f"app = lambda r: {name!r}\n")
+    sys.path.insert(0, str(tmp_path / "one"))
+    try:
+        import webapp.main  # type: ignore[import-not-found]  # noqa: F401
+
+        spec = AppSpec(
+            "webapp.main", "app", tmp_path / "two", "test", tmp_path / "two" / "webapp" / "main.py"
+        )
+        with pytest.raises(AppImportError, match="already imported from elsewhere"):
+            import_app(spec)
+    finally:
+        sys.path.remove(str(tmp_path / "one"))
+        for name in [m for m in sys.modules if m == "webapp" or m.startswith("webapp.")]:
+            del sys.modules[name]
