@@ -61,6 +61,8 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--graceful-timeout", type=float, default=3.0)
     parser.add_argument("--stats-fd", type=int, default=None)
+    parser.add_argument("--no-access-log", action="store_true")
+    parser.add_argument("--server-options", type=json.loads, default={}, help="JSON object")
     return parser.parse_args(argv)
 
 
@@ -260,13 +262,18 @@ def main(argv: list[str] | None = None) -> int:
         metrics = Metrics()
     # Each Server gets its own duplicate of the inherited socket: what it closes
     # is its own, the socket stays open in the supervisor and the next child.
+    options = dict(args.server_options)
+    # The supervisor kills a child that drains longer than it allows.
+    options["graceful_timeout"] = min(
+        options.get("graceful_timeout", args.graceful_timeout), args.graceful_timeout
+    )
     config = ServerConfig(
         fd=os.dup(args.fd),
         threads=args.threads,
-        access_log=True,
+        access_log=not args.no_access_log,
         metrics=metrics,
         install_signal_handlers=False,
-        graceful_timeout=args.graceful_timeout,
+        **options,
     )
     server = Server(app, config)
     try:

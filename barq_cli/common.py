@@ -32,10 +32,18 @@ def fail(message: str, *hints: str, code: int = 1) -> NoReturn:
 
 
 def load_config() -> ToolConfig:
+    """``[tool.barq]`` of ./pyproject.toml; warns about keys it does not know."""
     try:
-        return load_tool_config()
+        tool = load_tool_config()
     except ConfigError as exc:
         fail(str(exc))
+    for key, meant in tool.unknown_keys():
+        hint = f" — did you mean [bold]{escape(meant)}[/]?" if meant else ""
+        err_console().print(
+            f"[yellow]Warning:[/] unknown key [bold]{escape(key)}[/] in \\[tool.barq] of "
+            f"{escape(str(tool.path))}{hint} (ignored)"
+        )
+    return tool
 
 
 def locate_app(argument: str | None, tool: ToolConfig, *, quiet: bool = False) -> AppSpec:

@@ -21,6 +21,7 @@ __all__ = [
     "ToolConfig",
     "load_tool_config",
     "parse_host_port",
+    "pick_limits",
 ]
 
 
@@ -63,6 +64,27 @@ def _server_options() -> tuple[ServerOption, ...]:
 SERVER_OPTIONS: tuple[ServerOption, ...] = _server_options()
 
 
+#: ``[tool.barq]`` keys besides the server limits (SERVER_OPTIONS).
+KNOWN_KEYS = frozenset(
+    {
+        "app",
+        "host",
+        "port",
+        "uds",
+        "threads",
+        "access_log",
+        "stats",
+        "stats_allow_remote",
+        "proxy_headers",
+        "forwarded_allow_ips",
+        "dev_stats",
+        "reload_dirs",
+        "reload_includes",
+        "reload_excludes",
+    }
+)
+
+
 @dataclass
 class ToolConfig:
     """The ``[tool.barq]`` table of ``pyproject.toml`` (empty when there is none)."""
@@ -85,6 +107,18 @@ class ToolConfig:
             return convert(value)
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"{self.where(key)}: {exc}") from None
+
+    def unknown_keys(self) -> list[tuple[str, str | None]]:
+        """Keys Barq does not know, each with the known key it most likely meant."""
+        import difflib
+
+        known = KNOWN_KEYS | {option.name for option in SERVER_OPTIONS}
+        out = []
+        for key in sorted(self.values):
+            if key not in known:
+                close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+                out.append((key, close[0] if close else None))
+        return out
 
     def pick(self, key: str, cli_value: Any, default: Any, convert: Any = None) -> Any:
         """``cli_value`` (command line or environment) if given, else the table, else default."""
@@ -148,6 +182,17 @@ def as_str_list(value: Any) -> list[str]:
 
 
 CONVERTERS: dict[type, Callable[[Any], Any]] = {int: as_int, float: as_float, bool: as_bool}
+
+
+def pick_limits(tool: ToolConfig, cli: dict[str, Any]) -> dict[str, Any]:
+    """The server limits given on the command line (or environment) or in
+    ``[tool.barq]``, by ServerConfig field name (unset ones left out)."""
+    limits = {}
+    for option in SERVER_OPTIONS:
+        value = tool.pick(option.name, cli.get(option.name), None, CONVERTERS[option.type])
+        if value is not None:
+            limits[option.name] = value
+    return limits
 
 
 def parse_host_port(value: str, *, what: str = "address") -> tuple[str, int]:

@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
 from barq_cli.common import fail, load_config, locate_app, out_console
-from barq_cli.config import ConfigError, as_int, as_str, as_str_list, parse_host_port
+from barq_cli.config import (
+    ConfigError,
+    as_bool,
+    as_int,
+    as_str,
+    as_str_list,
+    parse_host_port,
+    pick_limits,
+)
+from barq_cli.helpformat import HelpCommand
+from barq_cli.options import option, server_option
 
 __all__ = ["register"]
 
@@ -15,49 +26,67 @@ __all__ = ["register"]
 def register(app: typer.Typer) -> None:
     """Add the ``dev`` command to the CLI."""
 
-    @app.command("dev")
+    @app.command("dev", cls=HelpCommand)
     def dev(
         app_path: str | None = typer.Argument(
-            None,
-            metavar="[APP]",
+            None, metavar="APP", envvar="BARQ_APP", show_default=False, show_envvar=False,
             help="module:attribute or a .py file. Default: \\[tool.barq] app, then main.py, "
             "app.py, app/main.py, src/*/main.py.",
-            envvar="BARQ_APP",
-            show_default=False,
         ),
-        host: str | None = typer.Option(
-            None, "--host", envvar="BARQ_HOST", help="Interface to bind.  [default: 127.0.0.1]"
+        host: str | None = option("--host", metavar="HOST", shown="127.0.0.1",
+                                  envvar="BARQ_HOST", help="Interface to bind."),
+        port: int | None = option("--port", "-p", metavar="PORT", shown="8000", min=0,
+                                  max=65535, envvar="BARQ_PORT",
+                                  help="Port to bind (0 picks a free one)."),
+        threads: int | None = option("--threads", metavar="N", shown="2 per core, 4 to 64",
+                                     min=1, max=1024, envvar="BARQ_THREADS",
+                                     help="Worker threads."),
+        reload_dirs: list[Path] = option(
+            "--reload-dir", default=[], metavar="DIR", shown="the current directory",
+            envvar="BARQ_RELOAD_DIRS", help="Directory to watch (repeatable).",
         ),
-        port: int | None = typer.Option(
-            None, "--port", "-p", envvar="BARQ_PORT", min=0, max=65535,
-            help="Port to bind (0 picks a free one).  [default: 8000]",
-        ),
-        threads: int | None = typer.Option(
-            None, "--threads", envvar="BARQ_THREADS", min=1, max=1024,
-            help="Worker threads.  [default: 2 per core, 4 to 64]",
-        ),
-        reload_dirs: list[Path] = typer.Option(
-            [], "--reload-dir", envvar="BARQ_RELOAD_DIRS",
-            help="Directory to watch (repeatable).  [default: the current directory]",
-        ),
-        reload_includes: list[str] = typer.Option(
-            [], "--reload-include", envvar="BARQ_RELOAD_INCLUDES",
+        reload_includes: list[str] = option(
+            "--reload-include", default=[], metavar="GLOB", envvar="BARQ_RELOAD_INCLUDES",
             help="Also reload on files matching this glob, e.g. '*.html' (repeatable).",
         ),
-        reload_excludes: list[str] = typer.Option(
-            [], "--reload-exclude", envvar="BARQ_RELOAD_EXCLUDES",
+        reload_excludes: list[str] = option(
+            "--reload-exclude", default=[], metavar="GLOB", envvar="BARQ_RELOAD_EXCLUDES",
             help="Ignore files or directories matching this glob (repeatable).",
         ),
-        stats: str | None = typer.Option(
-            None, "--stats", envvar="BARQ_DEV_STATS",
-            help="Loopback HOST:PORT for the stats endpoint, or 'off'.  [default: 127.0.0.1:0]",
+        stats: str | None = option(
+            "--stats", metavar="HOST:PORT", shown="127.0.0.1:0 (a free port)",
+            envvar="BARQ_DEV_STATS", help="Loopback address of the stats endpoint, or 'off'.",
         ),
+        access_log: bool | None = option(
+            "--access-log/--no-access-log", shown="on", envvar="BARQ_DEV_ACCESS_LOG",
+            help="Log one line per request.",
+        ),
+        # Limits and timeouts: options generated from ServerConfig (barq_cli.options).
+        backlog: Annotated[int | None, server_option("backlog")] = None,
+        max_connections: Annotated[int | None, server_option("max_connections")] = None,
+        max_connections_per_client: Annotated[
+            int | None, server_option("max_connections_per_client")
+        ] = None,
+        max_request_line: Annotated[int | None, server_option("max_request_line")] = None,
+        max_header_bytes: Annotated[int | None, server_option("max_header_bytes")] = None,
+        max_headers: Annotated[int | None, server_option("max_headers")] = None,
+        max_body_bytes: Annotated[int | None, server_option("max_body_bytes")] = None,
+        header_timeout: Annotated[float | None, server_option("header_timeout")] = None,
+        body_timeout: Annotated[float | None, server_option("body_timeout")] = None,
+        request_timeout: Annotated[float | None, server_option("request_timeout")] = None,
+        min_rate: Annotated[float | None, server_option("min_rate")] = None,
+        body_spool_bytes: Annotated[int | None, server_option("body_spool_bytes")] = None,
+        keepalive_timeout: Annotated[float | None, server_option("keepalive_timeout")] = None,
+        write_timeout: Annotated[float | None, server_option("write_timeout")] = None,
+        graceful_timeout: Annotated[float | None, server_option("graceful_timeout")] = None,
     ) -> None:  # fmt: skip
         """Run the app for development: hot reload on save, debug mode, stats endpoint.
 
         The server keeps answering while your code reloads; a broken edit shows its
-        traceback here and on a 500 error page until the next good save.
+        traceback here and on a 500 error page until the next good save. Options
+        also read BARQ_<OPTION> and \\[tool.barq], like barq run's.
         """
+        cli = dict(locals())
         from barq_cli.supervisor import BindError, DevOptions, Supervisor
 
         tool = load_config()
@@ -75,6 +104,8 @@ def register(app: typer.Typer) -> None:
                 if stats_text.strip().lower() in ("off", "no", "false", "none")
                 else parse_host_port(stats_text, what="--stats")
             )
+            access = tool.pick("access_log", access_log, True, as_bool)
+            limits = pick_limits(tool, cli)
         except ConfigError as exc:
             fail(str(exc))
         if not 0 <= port <= 65535:
@@ -106,6 +137,8 @@ def register(app: typer.Typer) -> None:
             reload_excludes=excludes,
             stats=stats_address,
             root=tool.root,
+            access_log=access,
+            limits=limits,
         )
         supervisor = Supervisor(options, out_console())
         try:

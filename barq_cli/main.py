@@ -9,9 +9,12 @@ from __future__ import annotations
 import typer
 
 from barq import __version__
+from barq_cli.helpformat import HelpGroup
+from barq_cli.options import option
 
 app = typer.Typer(
     name="barq",
+    cls=HelpGroup,
     help="Barq: a fast HTTP framework and server for free-threaded Python.",
     no_args_is_help=True,
     add_completion=False,
@@ -29,10 +32,10 @@ def _version_callback(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: bool = typer.Option(
-        False,
+    version: bool = option(
         "--version",
         "-V",
+        default=False,
         help="Show the version and exit.",
         callback=_version_callback,
         is_eager=True,

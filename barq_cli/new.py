@@ -10,6 +10,8 @@ from rich.markup import escape
 from rich.panel import Panel
 
 from barq import __version__
+from barq_cli.helpformat import HelpCommand
+from barq_cli.options import option
 from barq_cli.scaffold import (
     InvalidProjectName,
     available_templates,
@@ -96,18 +98,20 @@ def create_project(
 def register(app: typer.Typer) -> None:
     """Add the ``new`` command to the CLI."""
 
-    @app.command("new")
+    @app.command("new", cls=HelpCommand)
     def new(
-        name: str = typer.Argument(..., help="Project (and directory) name, e.g. my-shop."),
-        template: str = typer.Option(
-            "minimal", "--template", "-t", help="Project template: minimal or api."
+        name: str = typer.Argument(
+            ..., metavar="NAME", help="Project (and directory) name, e.g. my-shop."
         ),
-        force: bool = typer.Option(
-            False,
-            "--force",
+        template: str = option(
+            "--template", "-t", default="minimal", metavar="NAME", shown="minimal",
+            help="Project template: minimal or api.",
+        ),
+        force: bool = option(
+            "--force", default=False,
             help="Write into an existing non-empty directory (only template files are "
             "overwritten; nothing is deleted).",
         ),
-    ) -> None:
+    ) -> None:  # fmt: skip
         """Create a new Barq project from a template."""
         create_project(name, template, Path.cwd(), force=force, console=Console(highlight=False))

@@ -12,6 +12,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from barq_cli.common import fail, load_config, locate_app, out_console
+from barq_cli.helpformat import HelpCommand
+from barq_cli.options import option
 
 __all__ = ["RouteRow", "register", "route_rows"]
 
@@ -107,13 +109,13 @@ _METHOD_STYLES = {
 def register(app: typer.Typer) -> None:
     """Add the ``routes`` command to the CLI."""
 
-    @app.command("routes")
+    @app.command("routes", cls=HelpCommand)
     def routes(
         app_path: str | None = typer.Argument(
-            None, metavar="[APP]", envvar="BARQ_APP", show_default=False,
-            help="module:attribute or a .py file (default: \\[tool.barq] app or discovery).",
+            None, metavar="APP", envvar="BARQ_APP", show_default=False, show_envvar=False,
+            help="module:attribute or a .py file. Default: \\[tool.barq] app, then discovery.",
         ),
-        verbose: bool = typer.Option(False, "--verbose", "-v", help="Show import tracebacks."),
+        verbose: bool = option("--verbose", "-v", default=False, help="Show import tracebacks."),
     ) -> None:  # fmt: skip
         """List the routes: method, path, handler and parameters."""
         from barq_cli.discovery import AppImportError, import_app

@@ -10,7 +10,6 @@ from rich.markup import escape
 
 from barq_cli.common import err_console, fail, load_config, locate_app
 from barq_cli.config import (
-    CONVERTERS,
     SERVER_OPTIONS,
     ConfigError,
     ServerOption,
@@ -18,8 +17,10 @@ from barq_cli.config import (
     as_bool,
     as_int,
     as_str,
+    pick_limits,
 )
-from barq_cli.options import server_option
+from barq_cli.helpformat import HelpCommand
+from barq_cli.options import option, server_option
 
 __all__ = ["register", "serve_app"]
 
@@ -41,12 +42,7 @@ def _settings(tool: ToolConfig, cli: dict[str, Any]) -> dict[str, Any]:
         ),
         "access_log": tool.pick("access_log", cli["access_log"], False, as_bool),
     }
-    limits = {}
-    for option in SERVER_OPTIONS:
-        value = tool.pick(option.name, cli[option.name], None, CONVERTERS[option.type])
-        if value is not None:
-            limits[option.name] = value
-    s["limits"] = limits
+    s["limits"] = pick_limits(tool, cli)
     return s
 
 
@@ -169,50 +165,42 @@ _BASIC_OPTIONS = (
 def register(app: typer.Typer) -> None:
     """Add the ``run`` command to the CLI."""
 
-    @app.command("run")
+    @app.command("run", cls=HelpCommand)
     def run(
         app_path: str | None = typer.Argument(
-            None, metavar="[APP]", envvar="BARQ_APP", show_default=False,
-            help="module:attribute or a .py file (default: \\[tool.barq] app or discovery).",
+            None, metavar="APP", envvar="BARQ_APP", show_default=False, show_envvar=False,
+            help="module:attribute or a .py file. Default: \\[tool.barq] app, then discovery.",
         ),
-        host: str | None = typer.Option(
-            None, "--host", envvar="BARQ_HOST", help="Interface to bind.  [default: 127.0.0.1]"
+        host: str | None = option("--host", metavar="HOST", shown="127.0.0.1",
+                                  envvar="BARQ_HOST", help="Interface to bind."),
+        port: int | None = option("--port", "-p", metavar="PORT", shown="8000", min=0,
+                                  max=65535, envvar="BARQ_PORT", help="Port to bind."),
+        uds: str | None = option("--uds", metavar="PATH", envvar="BARQ_UDS",
+                                 help="Listen on this Unix socket instead."),
+        threads: int | None = option("--threads", metavar="N", shown="2 per core, 4 to 64",
+                                     min=1, max=1024, envvar="BARQ_THREADS",
+                                     help="Worker threads."),
+        stats: str | None = option("--stats", metavar="HOST:PORT", envvar="BARQ_STATS",
+                                   help="Serve the stats endpoint on this loopback address."),
+        stats_allow_remote: bool | None = option(
+            "--stats-allow-remote", envvar="BARQ_STATS_ALLOW_REMOTE",
+            help="Allow a --stats address that is not loopback.",
         ),
-        port: int | None = typer.Option(
-            None, "--port", "-p", envvar="BARQ_PORT", min=0, max=65535,
-            help="Port to bind.  [default: 8000]",
+        proxy_headers: bool | None = option(
+            "--proxy-headers/--no-proxy-headers", shown="off", envvar="BARQ_PROXY_HEADERS",
+            help="Trust X-Forwarded-For/-Proto from --forwarded-allow-ips.",
         ),
-        uds: str | None = typer.Option(
-            None, "--uds", envvar="BARQ_UDS", help="Listen on this Unix socket path instead."
+        forwarded_allow_ips: str | None = option(
+            "--forwarded-allow-ips", metavar="IPS", shown="127.0.0.1",
+            envvar="BARQ_FORWARDED_ALLOW_IPS",
+            help="Proxy addresses or networks to trust (comma-separated), '*' or 'unix'.",
         ),
-        threads: int | None = typer.Option(
-            None, "--threads", envvar="BARQ_THREADS", min=1, max=1024,
-            help="Worker threads.  [default: 2 per core, 4 to 64]",
+        access_log: bool | None = option(
+            "--access-log/--no-access-log", shown="off", envvar="BARQ_ACCESS_LOG",
+            help="Log one line per request.",
         ),
-        stats: str | None = typer.Option(
-            None, "--stats", envvar="BARQ_STATS", metavar="HOST:PORT",
-            help="Serve the stats endpoint on this (loopback) address.",
-        ),
-        stats_allow_remote: bool | None = typer.Option(
-            None, "--stats-allow-remote", envvar="BARQ_STATS_ALLOW_REMOTE",
-            help="Allow a non-loopback --stats address.", show_default=False,
-        ),
-        proxy_headers: bool | None = typer.Option(
-            None, "--proxy-headers/--no-proxy-headers", envvar="BARQ_PROXY_HEADERS",
-            help="Trust X-Forwarded-For/-Proto from --forwarded-allow-ips.", show_default=False,
-        ),
-        forwarded_allow_ips: str | None = typer.Option(
-            None, "--forwarded-allow-ips", envvar="BARQ_FORWARDED_ALLOW_IPS",
-            help="Comma-separated proxy IPs/networks to trust, '*' or 'unix'. "
-            "[default: 127.0.0.1]",
-        ),
-        access_log: bool | None = typer.Option(
-            None, "--access-log/--no-access-log", envvar="BARQ_ACCESS_LOG",
-            help="Log one line per request.  [default: off]", show_default=False,
-        ),
-        verbose: bool = typer.Option(
-            False, "--verbose", "-v", help="Show tracebacks for errors."
-        ),
+        verbose: bool = option("--verbose", "-v", default=False,
+                               help="Show tracebacks for errors."),
         # Limits and timeouts: options generated from ServerConfig (barq_cli.options).
         backlog: Annotated[int | None, server_option("backlog")] = None,
         max_connections: Annotated[int | None, server_option("max_connections")] = None,
@@ -234,8 +222,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:  # fmt: skip
         """Serve the app in production: no reload, no debug, all limits configurable.
 
-        Every option also reads a BARQ_<OPTION> environment variable and a default
-        from \\[tool.barq] in pyproject.toml (command line wins, then environment).
+        Every option also reads an environment variable (--max-body-bytes:
+        BARQ_MAX_BODY_BYTES) and a default from \\[tool.barq] in pyproject.toml
+        (max_body_bytes = ...); the command line wins, then the environment.
         """
         cli = dict(locals())
         verbose = cli.pop("verbose")

@@ -23,6 +23,8 @@ from rich.console import Console
 
 from barq.metrics.client import FetchError, Target, discover_targets, fetch_snapshot, parse_target
 from barq_cli.dashboard import TargetState, render
+from barq_cli.helpformat import HelpCommand
+from barq_cli.options import option
 
 __all__ = ["register", "run_stats"]
 
@@ -181,21 +183,22 @@ def _live(
 def register(app: typer.Typer) -> None:
     """Add the `stats` command to the CLI."""
 
-    @app.command("stats")
+    @app.command("stats", cls=HelpCommand)
     def stats(
         targets: list[str] | None = typer.Argument(
             None,
-            metavar="TARGET",
+            metavar="TARGET...",
             help="Stats endpoints (HOST:PORT, :PORT or http://HOST:PORT). "
             "Default: the local servers started with stats enabled.",
             show_default=False,
         ),
-        interval: float = typer.Option(
-            1.0, "--interval", "-i", help="Seconds between refreshes.", min=0.05
+        interval: float = option(
+            "--interval", "-i", default=1.0, metavar="SECONDS", shown="1", min=0.05,
+            help="Seconds between refreshes.",
         ),
-        once: bool = typer.Option(False, "--once", help="Print one snapshot and exit."),
-        as_json: bool = typer.Option(False, "--json", help="Machine-readable JSON output."),
-    ) -> None:
+        once: bool = option("--once", default=False, help="Print one snapshot and exit."),
+        as_json: bool = option("--json", default=False, help="Machine-readable JSON output."),
+    ) -> None:  # fmt: skip
         """Live dashboard of running servers: threads, routes, latency, throughput.
 
         Keys: [bold]q[/bold] quits (Ctrl+C too). When stdout is not a terminal it

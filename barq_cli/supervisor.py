@@ -81,6 +81,9 @@ class DevOptions:
     reload_excludes: Sequence[str] = ()
     stats: tuple[str, int] | None = ("127.0.0.1", 0)
     root: Path = field(default_factory=Path.cwd)
+    access_log: bool = True
+    #: ServerConfig limits and timeouts given on the command line or in [tool.barq]
+    limits: dict[str, Any] = field(default_factory=dict)
 
 
 class Child:
@@ -147,7 +150,8 @@ class Supervisor:
 
     def bind(self) -> None:
         """Bind the application and stats sockets (raises BindError)."""
-        self.sock = bind_socket(self.options.host, self.options.port)
+        backlog = int(self.options.limits.get("backlog", 2048))
+        self.sock = bind_socket(self.options.host, self.options.port, backlog)
         if self.options.stats is not None:
             host, port = self.options.stats
             try:
@@ -218,6 +222,10 @@ class Supervisor:
         ]  # fmt: skip
         if self.options.threads:
             argv += ["--threads", str(self.options.threads)]
+        if not self.options.access_log:
+            argv.append("--no-access-log")
+        if self.options.limits:
+            argv += ["--server-options", json.dumps(self.options.limits)]
         if self.stats_sock is not None:
             argv += ["--stats-fd", str(self.stats_sock.fileno())]
             fds.append(self.stats_sock.fileno())

@@ -419,3 +419,18 @@ def test_import_app_refuses_a_same_named_module_from_elsewhere(tmp_path: Path) -
         sys.path.remove(str(tmp_path / "one"))
         for name in [m for m in sys.modules if m == "webapp" or m.startswith("webapp.")]:
             del sys.modules[name]
+
+
+def test_unknown_tool_barq_keys_warn_with_the_likely_key(tmp_path: Path) -> None:
+    (tmp_path / "main.py").write_text(ECHO_APP)
+    (tmp_path / "pyproject.toml").write_text(
+        "[tool.barq]\nmax_body_byte = 10\nthreds = 4\nport = 8123\nwhatever = 1\n"
+    )
+    result = run_cli(tmp_path, "routes")  # any command reads the table
+    flat = " ".join(result.stderr.split())
+    pyproject = str(tmp_path / "pyproject.toml")
+    assert f"unknown key max_body_byte in [tool.barq] of {pyproject}" in flat
+    assert "did you mean max_body_bytes?" in flat
+    assert "unknown key threds" in flat and "did you mean threads?" in flat
+    assert "unknown key whatever" in flat
+    assert "unknown key port" not in flat

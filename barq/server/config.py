@@ -65,7 +65,7 @@ class ServerConfig:
         "else new clients wait in the listen backlog.",
     )
     max_connections_per_client: int | None = _tunable(
-        None, "Open connections per client address at most (more get 503); default: no limit."
+        None, "Open connections per client address at most (more get 503)."
     )
 
     max_request_line: int = _limit(
