@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 from barq.datastructures import State
-from barq.exceptions import BarqError, HTTPException, RequestValidationError
+from barq.exceptions import BarqError, HTTPException, RequestValidationError, clip_input
 from barq.http.messages import HTTPRequest, HTTPResponse
 from barq.http.semantics import body_allowed
 from barq.middleware.base import BaseHTTPMiddleware, CallNext, DispatchFunction, Middleware
@@ -54,8 +54,16 @@ def http_exception_handler(request: Request, exc: HTTPException) -> Response:
 
 
 def request_validation_exception_handler(request: Request, exc: RequestValidationError) -> Response:
-    """Default handler: 422 with ``{"detail": [errors]}`` (FastAPI's shape)."""
-    return JSONResponse({"detail": exc.errors()}, status_code=422)
+    """Default handler: 422 with ``{"detail": [errors]}`` (FastAPI's shape).
+
+    An error's ``input`` echoes what the client sent; one nested too deeply to
+    serialise is shown cut at :data:`~barq.exceptions.INPUT_DEPTH` levels.
+    """
+    try:
+        return JSONResponse({"detail": exc.errors()}, status_code=422)
+    except (TypeError, ValueError, RecursionError):
+        errors = [{**err, "input": clip_input(err.get("input"))} for err in exc.errors()]
+        return JSONResponse({"detail": errors}, status_code=422)
 
 
 class Barq(RouteDecorators):

@@ -161,11 +161,13 @@ def _json_error(body: bytes, exc: Exception) -> dict[str, Any]:
     pos: int = 0
     msg = str(exc)
     try:
-        json.loads(body)
+        json.loads(body)  # for FastAPI's error position and message
     except json.JSONDecodeError as std:
         pos, msg = std.pos, std.msg
     except (UnicodeDecodeError, ValueError) as other:
         msg = str(other)
+    except RecursionError:  # nested deeper than any parser here follows
+        msg = "nesting too deep"
     return {
         "type": "json_invalid",
         "loc": ["body", pos],

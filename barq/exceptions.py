@@ -14,9 +14,13 @@ __all__ = [
     "HTTPException",
     "RequestValidationError",
     "ResponseValidationError",
+    "clip_input",
     "missing_error",
     "validation_errors",
 ]
+
+#: Levels of a rejected input shown in a 422 before it is cut (see :func:`clip_input`).
+INPUT_DEPTH = 32
 
 
 class BarqError(Exception):
@@ -126,6 +130,16 @@ def validation_errors(
             entry["ctx"] = _jsonable_ctx(ctx)
         out.append(entry)
     return out
+
+
+def clip_input(value: Any, depth: int = INPUT_DEPTH) -> Any:
+    """``value`` with lists and dicts nested deeper than ``depth`` replaced by
+    ``"…"`` (for echoing hostile input in an error response)."""
+    if isinstance(value, list | tuple):
+        return [clip_input(v, depth - 1) for v in value] if depth > 0 else "…"
+    if isinstance(value, dict):
+        return {str(k): clip_input(v, depth - 1) for k, v in value.items()} if depth > 0 else "…"
+    return value
 
 
 def missing_error(*loc: str) -> dict[str, Any]:

@@ -10,6 +10,7 @@ form 415. Validating the fields is the body plan's job (:mod:`barq.bodies`).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 from urllib.parse import unquote_to_bytes
 
@@ -34,6 +35,18 @@ DEFAULT_MAX_FILES = 1000
 
 #: a parsed form: ``(name, value)`` pairs in order
 FormItems = list[tuple[str, str | UploadFile]]
+
+
+class _ClientErrorsOnly(logging.Filter):
+    """python-multipart logs a warning for every malformed body it sees; those are
+    the client's mistakes, answered with 400 here — not server problems to log
+    (a hostile client could otherwise flood the log)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno > logging.WARNING
+
+
+logging.getLogger("python_multipart.multipart").addFilter(_ClientErrorsOnly())
 
 
 def parse_form(
@@ -216,9 +229,9 @@ def _parse_multipart(
     body: Iterable[bytes], boundary: bytes, max_fields: int, max_files: int
 ) -> FormItems:
     collector = _MultipartCollector(max_fields, max_files)
-    parser = MultipartParser(boundary, collector.callbacks())  # type: ignore[arg-type]
     try:
         try:
+            parser = MultipartParser(boundary, collector.callbacks())  # type: ignore[arg-type]
             for piece in body:
                 parser.write(piece)
             parser.finalize()
