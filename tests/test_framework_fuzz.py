@@ -66,7 +66,7 @@ def embedded(item: Item, count: Annotated[int, Body(gt=0)]) -> dict[str, Any]:
 def form(
     name: Annotated[str, Form(min_length=1)],
     age: Annotated[int, Form(ge=0)] = 0,
-    tags: Annotated[list[str], Form()] = [],
+    tags: Annotated[list[str], Form()] = [],  # noqa: B006
 ) -> dict[str, Any]:
     return {"name": name, "age": age}
 
@@ -83,7 +83,7 @@ def query(
     n: int = 0,
     x: float = 0.0,
     flag: bool = False,
-    ids: Annotated[list[int], Query()] = [],
+    ids: Annotated[list[int], Query()] = [],  # noqa: B006
     color: Color = Color.red,
     day: datetime.date | None = None,
     key: uuid.UUID | None = None,
