@@ -499,17 +499,30 @@ class Barq(RouteDecorators):
 
 
 def debug_response(request: Request, exc: BaseException) -> Response:
-    """A 500 response showing the traceback (HTML for browsers, text otherwise)."""
+    """A 500 response showing the traceback: an HTML page for browsers, JSON for
+    clients that ask for JSON (``Accept``, or a JSON request with no preference),
+    plain text otherwise."""
     text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    accept = request.raw.header("accept") or ""
+    raw = request.raw
+    accept = (raw.header("accept") or "").lower()
     if "text/html" in accept:
         page = (
             "<!doctype html><html><head><meta charset='utf-8'><title>500 Internal Server "
             "Error</title><style>body{font-family:system-ui,sans-serif;margin:2rem}"
             "pre{background:#f6f6f6;padding:1rem;overflow:auto}</style></head><body>"
-            f"<h1>500 Internal Server Error</h1><p>{html.escape(request.raw.method)} "
-            f"{html.escape(request.raw.target)}</p><h2>{html.escape(type(exc).__name__)}: "
+            f"<h1>500 Internal Server Error</h1><p>{html.escape(raw.method)} "
+            f"{html.escape(raw.target)}</p><h2>{html.escape(type(exc).__name__)}: "
             f"{html.escape(str(exc))}</h2><pre>{html.escape(text)}</pre></body></html>"
         )
         return HTMLResponse(page, status_code=500)
+    no_preference = accept in ("", "*/*")
+    if "json" in accept or (no_preference and "json" in (raw.header("content-type") or "")):
+        return JSONResponse(
+            {
+                "detail": "Internal Server Error",
+                "error": f"{type(exc).__name__}: {exc}",
+                "traceback": text.splitlines(),
+            },
+            status_code=500,
+        )
     return PlainTextResponse(text, status_code=500)

@@ -39,12 +39,16 @@ def dev_banner(
     watching: Sequence[str],
     includes: Sequence[str],
     load_ms: float | None = None,
+    loaded: bool = True,
+    docs_path: str | None = None,
 ) -> Panel:
-    """The ``barq dev`` startup banner."""
+    """The ``barq dev`` startup banner (``loaded``: whether the app's code loaded)."""
     table = Table.grid(padding=(0, 2))
     table.add_column(style="bold")
     table.add_column()
     table.add_row("Serving", f"[bold cyan]{escape(url)}[/]")
+    if docs_path and loaded:
+        table.add_row("Docs", f"[cyan]{escape(url.rstrip('/') + docs_path)}[/]")
     source = f" [dim](from {escape(spec.source)})[/]" if spec.source != "APP argument" else ""
     table.add_row("App", f"{escape(spec.import_string)}{source}")
     table.add_row("Python", interpreter_line(free_threaded, gil))
@@ -53,7 +57,11 @@ def dev_banner(
         table.add_row("Stats", f"{escape(stats_url)}  [dim]→ run[/] [bold]barq stats[/]")
     table.add_row("Watching", f"{escape(', '.join(watching))} [dim]({', '.join(includes)})[/]")
     footer = "Debug mode on · reloads on save · Ctrl+C to stop"
-    if load_ms is not None:
+    if not loaded:
+        footer = (
+            "The app failed to load: serving the error page until the next save · Ctrl+C to stop"
+        )
+    elif load_ms is not None:
         footer = f"Loaded in {load_ms:.0f} ms · " + footer
     return Panel(
         Group(table, Text(footer, style="dim")),

@@ -31,7 +31,6 @@ import sys
 import threading
 import time
 from pathlib import Path
-from types import TracebackType
 from typing import Any, TextIO
 
 __all__ = ["main"]
@@ -125,24 +124,11 @@ def _warm_framework() -> None:
         client.get("/openapi.json")
 
 
-def _user_frames(tb: TracebackType | None) -> TracebackType | None:
-    """Skip the importer's own frames (Barq's and importlib's) at the top of ``tb``."""
-    while tb is not None:
-        filename = tb.tb_frame.f_code.co_filename
-        internal = (
-            filename.startswith("<frozen")
-            or f"{os.sep}importlib{os.sep}" in filename
-            or f"{os.sep}barq_cli{os.sep}" in filename
-        )
-        if not internal:
-            return tb
-        tb = tb.tb_next
-    return None
-
-
 def _print_load_error(exc: BaseException, summary: str) -> None:
     from rich.console import Console
     from rich.traceback import Traceback
+
+    from barq_cli.errorpage import user_frames
 
     console = Console(stderr=True)
     console.print(f"[bold red]barq dev: {summary}[/]")
@@ -150,7 +136,7 @@ def _print_load_error(exc: BaseException, summary: str) -> None:
     if getattr(exc, "user_code", True):
         console.print(
             Traceback.from_exception(
-                type(cause), cause, _user_frames(cause.__traceback__), max_frames=30
+                type(cause), cause, user_frames(cause.__traceback__), max_frames=30
             )
         )
     console.print(
@@ -291,6 +277,7 @@ def main(argv: list[str] | None = None) -> int:
 
     channel.send(
         "ready",
+        docs=getattr(app, "docs_url", None) if error is None else None,
         ok=error is None,
         error=None if error is None else error.summary,
         location=None if error is None else error.location,

@@ -1,20 +1,42 @@
 """The application ``barq dev`` serves while the user's code cannot be loaded.
 
 Every request gets a 500 that shows the same error as the terminal: the
-exception, the file and line, and the traceback. Browsers get an HTML page;
-other clients (curl, tests) get plain text, or JSON when they ask for it.
+exception, the file and line, and the traceback — the user's own frames, not
+the importer's. Browsers get an HTML page that reloads itself as soon as a
+fixed version serves; other clients (curl, tests) get plain text, or JSON when
+they ask for it.
 """
 
 from __future__ import annotations
 
 import html
 import json
+import os
 import traceback
 from dataclasses import dataclass
+from types import TracebackType
 
 from barq.http.messages import HTTPRequest, HTTPResponse
 
-__all__ = ["ErrorApp", "LoadError"]
+__all__ = ["ERROR_HEADER", "ErrorApp", "LoadError", "user_frames"]
+
+#: Set on every error-page response (the page polls until a response lacks it).
+ERROR_HEADER = "x-barq-error"
+
+
+def _internal(filename: str) -> bool:
+    return (
+        filename.startswith("<frozen")
+        or f"{os.sep}importlib{os.sep}" in filename
+        or f"{os.sep}barq_cli{os.sep}" in filename
+    )
+
+
+def user_frames(tb: TracebackType | None) -> TracebackType | None:
+    """``tb`` without the importer's own frames (Barq's and importlib's) at its top."""
+    while tb is not None and _internal(tb.tb_frame.f_code.co_filename):
+        tb = tb.tb_next
+    return tb
 
 
 @dataclass(frozen=True)
@@ -35,16 +57,10 @@ class LoadError:
             filename, lineno = exc.filename, exc.lineno
         else:
             frames = traceback.extract_tb(exc.__traceback__)
-            user = [
-                f
-                for f in frames
-                if "importlib" not in f.filename
-                and "/barq_cli/" not in f.filename
-                and not f.filename.startswith("<frozen")
-            ]
+            user = [f for f in frames if not _internal(f.filename)]
             if user:
                 filename, lineno = user[-1].filename, user[-1].lineno
-        text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        text = "".join(traceback.format_exception(type(exc), exc, user_frames(exc.__traceback__)))
         first = f"{type(exc).__name__}: {exc}"
         return cls(summary or first, text, filename, lineno)
 
@@ -69,8 +85,17 @@ p.hint {{ color: #555; }}
 <h1>{summary}</h1>
 {where}
 <pre>{traceback}</pre>
-<p class="hint">Fix the error and save: <code>barq dev</code> reloads automatically and this
-page will show your application again.</p>
+<p class="hint" id="hint">Fix the error and save: <code>barq dev</code> reloads
+automatically, and this page reloads itself as soon as your application serves again.</p>
+<script>
+(function poll() {{
+  fetch(location.href, {{method: "HEAD", cache: "no-store"}})
+    .then(function (r) {{
+      if (!r.headers.get("{header}")) {{ location.reload(); }} else {{ setTimeout(poll, 500); }}
+    }})
+    .catch(function () {{ setTimeout(poll, 1000); }});
+}})();
+</script>
 </body></html>
 """
 
@@ -83,7 +108,7 @@ class ErrorApp:
 
     def __call__(self, request: HTTPRequest) -> HTTPResponse:
         accept = request.header("accept", "") or ""
-        headers = [("cache-control", "no-store"), ("x-barq-error", "load-failed")]
+        headers = [("cache-control", "no-store"), (ERROR_HEADER, "load-failed")]
         if "text/html" in accept:
             where = (
                 f'<p>In <span class="where">{html.escape(self.error.location)}</span></p>'
@@ -94,6 +119,7 @@ class ErrorApp:
                 summary=html.escape(self.error.summary),
                 where=where,
                 traceback=html.escape(self.error.traceback),
+                header=ERROR_HEADER,
             ).encode()
             headers.append(("content-type", "text/html; charset=utf-8"))
         elif "application/json" in accept:

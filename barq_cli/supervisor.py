@@ -503,5 +503,7 @@ class Supervisor:
                 watching=[self._display_path(str(r)) or "." for r in self.watch_roots],
                 includes=["*.py", *self.options.reload_includes],
                 load_ms=ready.get("load_ms"),
+                loaded=bool(ready.get("ok", True)),
+                docs_path=ready.get("docs") if isinstance(ready.get("docs"), str) else None,
             )
         )

@@ -301,3 +301,81 @@ def test_dev_child_exits_promptly_on_a_signal_storm(
             time.sleep(0.003)
     wait_until(lambda: not any(pid_alive(pid) for pid in dev.children), 10, "children to exit")
     assert dev.stop() == 0
+
+
+BARQ_APP = """\
+from barq import Barq
+
+app = Barq()
+
+
+@app.get("/")
+def root() -> dict:
+    return {"ok": True}
+
+
+@app.get("/boom")
+def boom() -> dict:
+    raise ValueError("handler failed")
+"""
+
+
+def http_request(
+    port: int, method: str = "GET", path: str = "/", headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, str], str]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        conn.request(method, path, headers={"Connection": "close", **(headers or {})})
+        response = conn.getresponse()
+        return (
+            response.status,
+            {k.lower(): v for k, v in response.getheaders()},
+            response.read().decode(),
+        )
+    finally:
+        conn.close()
+
+
+def test_dev_mode_500s_banner_docs_url_and_access_log(
+    tmp_path: Path, dev_processes: list[DevProcess]
+) -> None:
+    (tmp_path / "main.py").write_text(BARQ_APP)
+    dev, port = start_dev(tmp_path, dev_processes)
+    assert re.search(rf"Docs\s+http://127\.0\.0\.1:{port}/docs", dev.output)
+    assert re.search(r"Loaded in \d+ ms", dev.output)
+    # A handler's 500 in debug mode: JSON for a client that asks for JSON.
+    status, headers, body = http_request(port, path="/boom", headers={"Accept": "application/json"})
+    assert status == 500 and headers["content-type"] == "application/json"
+    detail = json.loads(body)
+    assert detail["detail"] == "Internal Server Error"
+    assert detail["error"] == "ValueError: handler failed"
+    assert any("raise ValueError" in line for line in detail["traceback"])
+    status, headers, body = http_request(port, path="/boom", headers={"Accept": "text/html"})
+    assert status == 500 and "<html" in body and "handler failed" in body
+    # Access log on by default.
+    assert http_request(port)[0] == 200
+    dev.wait_for_output(r'"GET / HTTP/1\.1" 200')
+
+
+def test_dev_no_access_log_and_a_failed_first_load(
+    tmp_path: Path, dev_processes: list[DevProcess]
+) -> None:
+    (tmp_path / "main.py").write_text(BARQ_APP + "\nraise RuntimeError('broken from the start')\n")
+    dev, port = start_dev(tmp_path, dev_processes, "--no-access-log")
+    dev.wait_for_output(r"failed to load")
+    assert not re.search(r"Loaded in \d+ ms", dev.output)
+    status, headers, page = http_request(port, headers={"Accept": "text/html"})
+    assert status == 500 and headers["x-barq-error"] == "load-failed"
+    assert "location.reload()" in page  # the page refreshes itself once a fix serves
+    status, _, text = http_request(port)
+    assert "broken from the start" in text
+    traceback_part = text.split("Traceback", 1)[1]
+    first_frame = re.search(r'File "([^"]+)"', traceback_part)
+    assert first_frame and first_frame.group(1).endswith("main.py"), traceback_part[:400]
+    assert "importlib" not in traceback_part and "barq_cli" not in traceback_part
+    # The fix loads: the same URL now answers without the error header.
+    (tmp_path / "main.py").write_text(BARQ_APP)
+    wait_until(lambda: http_request(port, "HEAD")[0] == 200, what="the fix")
+    assert "x-barq-error" not in http_request(port, "HEAD")[1]
+    time.sleep(0.3)
+    assert '"GET / HTTP' not in dev.output and '"HEAD / HTTP' not in dev.output
