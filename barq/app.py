@@ -83,8 +83,9 @@ class Barq(RouteDecorators):
     (list of :class:`~barq.middleware.Middleware`), ``exception_handlers``
     (``{ExcType or status: handler}``), ``redirect_slashes`` (307 to the path with/
     without a trailing slash when only that one exists), OpenAPI metadata
-    (``title``, ``version``, ``description``, ``openapi_tags``; ``openapi_url`` and
-    ``docs_url`` serve the document and Swagger UI, ``None`` turns them off) and
+    (``title``, ``version``, ``description``, ``openapi_tags``; ``openapi_url``,
+    ``docs_url`` and ``redoc_url`` serve the document, Swagger UI and ReDoc,
+    ``None`` turns one off; ``swagger_ui_parameters`` configures Swagger UI) and
     ``max_upload_size`` (bytes; larger form/upload bodies get 413). Other apps and
     :class:`~barq.staticfiles.StaticFiles` are attached with :meth:`mount`.
     """
@@ -105,6 +106,8 @@ class Barq(RouteDecorators):
         redirect_slashes: bool = True,
         openapi_url: str | None = "/openapi.json",
         docs_url: str | None = "/docs",
+        redoc_url: str | None = "/redoc",
+        swagger_ui_parameters: Mapping[str, Any] | None = None,
         openapi_tags: Sequence[Mapping[str, Any]] | None = None,
         max_upload_size: int | None = None,
     ) -> None:
@@ -114,6 +117,9 @@ class Barq(RouteDecorators):
         self.description = description
         self.openapi_url = openapi_url
         self.docs_url = docs_url
+        self.redoc_url = redoc_url
+        #: Swagger UI options for the ``docs_url`` page (e.g. ``{"syntaxHighlight": False}``)
+        self.swagger_ui_parameters = dict(swagger_ui_parameters or {})
         #: tag descriptions for the OpenAPI document (``[{"name": ..., "description": ...}]``)
         self.openapi_tags = [dict(t) for t in openapi_tags] if openapi_tags else None
         #: the generated OpenAPI document, cached by :meth:`openapi`

@@ -47,10 +47,10 @@ def dev_banner(
     table.add_column(style="bold")
     table.add_column()
     table.add_row("Serving", f"[bold cyan]{escape(url)}[/]")
-    if docs_path and loaded:
-        table.add_row("Docs", f"[cyan]{escape(url.rstrip('/') + docs_path)}[/]")
     source = f" [dim](from {escape(spec.source)})[/]" if spec.source != "APP argument" else ""
     table.add_row("App", f"{escape(spec.import_string)}{source}")
+    if docs_path and loaded:
+        table.add_row("Docs", f"[cyan]{escape(url.rstrip('/') + docs_path)}[/]")
     table.add_row("Python", interpreter_line(free_threaded, gil))
     table.add_row("Threads", str(threads) if threads else "default")
     if stats_url:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import shlex
+import shutil
+import sys
 from pathlib import Path
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.panel import Panel
 
 from barq import __version__
 from barq_cli.helpformat import HelpCommand
@@ -71,28 +73,65 @@ def create_project(
         raise typer.Exit(1)
 
     context = {"project_name": name, "barq_version": _minimum_barq_version()}
-    result = render_template(template, destination, context)
+    result = render_template(template, destination, context, replace=force)
 
     console.print(
         f"[green]✔[/] Created [bold]{escape(name)}[/] from the "
-        f"[bold]{template}[/] template ({len(result.created)} files)."
+        f"[bold]{template}[/] template ({_files(len(result.created))})."
     )
     if result.overwritten:
         console.print(
-            f"  [yellow]overwrote {len(result.overwritten)} existing template "
-            "file(s)[/]; other files were left alone."
+            f"  [yellow]overwrote {_files(len(result.overwritten))} of an earlier "
+            "template[/]; other files were left alone."
         )
-    steps = "\n".join(
-        [
-            f"[bold]cd {escape(name)}[/]",
-            "[bold]python -m venv .venv && . .venv/bin/activate[/]",
-            "[bold]" + escape("pip install -e '.[test]'") + "[/]",
-            "[bold]barq dev[/]      [dim]# http://127.0.0.1:8000, reloads on save[/]",
-            "[bold]pytest[/]        [dim]# run the generated tests[/]",
-        ]
-    )
-    console.print(Panel(steps, title="Next steps", title_align="left", expand=False))
+    if result.removed:
+        listed = ", ".join(str(p.relative_to(destination)) for p in result.removed)
+        console.print(f"  removed the previous template's unchanged files: {escape(listed)}")
+    if result.kept:
+        listed = ", ".join(str(p.relative_to(destination)) for p in result.kept)
+        console.print(
+            f"  [yellow]kept {escape(listed)}[/]: from the previous template but edited "
+            "since; delete what this template does not use."
+        )
+    # One command per line and never wrapped (soft_wrap): long paths stay copyable.
+    console.print("\n[bold]Next steps:[/]")
+    for step, note in next_steps(name):
+        console.print(
+            f"  [bold cyan]{escape(step)}[/]{'  [dim]# ' + note + '[/]' if note else ''}",
+            soft_wrap=True,
+        )
     return destination
+
+
+def _files(count: int) -> str:
+    return f"{count} file" if count == 1 else f"{count} files"
+
+
+def _on_path(name: str) -> bool:
+    """Whether ``name`` on PATH is this interpreter's own (same ``bin`` directory)."""
+    found = shutil.which(name)
+    here = Path(sys.executable).parent.resolve()
+    return found is not None and Path(found).parent.resolve() == here
+
+
+def next_steps(name: str) -> list[tuple[str, str]]:
+    """The commands that take a new project to a running server and passing tests,
+    written for the environment ``barq new`` runs in: inside a virtual
+    environment the project is installed into it; otherwise into a new one that
+    still sees this interpreter's packages (Barq among them)."""
+    python = "python" if _on_path("python") else shlex.quote(sys.executable)
+    steps = [(f"cd {shlex.quote(name)}", "")]
+    if sys.prefix != sys.base_prefix:  # a virtual environment: install into it
+        steps.append((f"{python} -m pip install -e '.[test]'", "the project, editable"))
+        barq = "barq" if _on_path("barq") else f"{python} -m barq_cli"
+        pytest = f"{python} -m pytest"
+    else:
+        steps.append((f"{python} -m venv --system-site-packages .venv", "sees Barq from here"))
+        steps.append((". .venv/bin/activate && pip install -e '.[test]'", ""))
+        barq, pytest = "barq", "pytest"
+    steps.append((f"{barq} dev", "http://127.0.0.1:8000, reloads on save"))
+    steps.append((pytest, "run the generated tests"))
+    return steps
 
 
 def register(app: typer.Typer) -> None:

@@ -8,12 +8,15 @@ templates live in ``barq_cli/templates/``; in a source checkout in ``<repo>/temp
 
 from __future__ import annotations
 
+import hashlib
+import json
 import keyword
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 __all__ = [
+    "MANIFEST",
     "RESERVED_NAMES",
     "InvalidProjectName",
     "RenderResult",
@@ -30,6 +33,10 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?$")
 _PLACEHOLDER_RE = re.compile(r"\{\{\s*([a-z_]+)\s*\}\}")
 _SKIP_NAMES = {"__pycache__", ".pytest_cache", ".DS_Store"}
 _RENAMES = {"gitignore": ".gitignore"}
+
+#: What ``barq new`` wrote into a project (template, files and their digests), so that
+#: ``--force`` with another template can remove the previous one's unchanged files.
+MANIFEST = ".barq-template.json"
 
 # Names that would shadow what the generated project imports or depends on.
 RESERVED_NAMES = frozenset({"barq", "barq-cli", "app", "tests", "test", "pydantic", "pytest"})
@@ -51,6 +58,10 @@ class RenderResult:
 
     created: list[Path] = field(default_factory=list)
     overwritten: list[Path] = field(default_factory=list)
+    #: files of the previously generated template, unchanged, that this one lacks
+    removed: list[Path] = field(default_factory=list)
+    #: such files that were edited since: kept
+    kept: list[Path] = field(default_factory=list)
 
 
 def templates_root() -> Path:
@@ -144,25 +155,80 @@ def template_paths(template: str) -> list[Path]:
     return [target for _, target in _template_files(templates_root() / template)]
 
 
-def render_template(template: str, destination: Path, context: dict[str, str]) -> RenderResult:
-    """Write ``template`` into ``destination``, replacing ``{{ key }}`` placeholders.
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
-    Existing files that are part of the template are overwritten; nothing else in
-    ``destination`` is touched or deleted.
-    """
+
+def _rendered(template: str, context: dict[str, str]) -> dict[Path, bytes]:
+    """The files ``template`` writes (relative path -> content)."""
     source = templates_root() / template
     if not source.is_dir():
         raise FileNotFoundError(f"unknown template {template!r}")
-    result = RenderResult()
-    destination.mkdir(parents=True, exist_ok=True)
+    out = {}
     for path, rel in _template_files(source):
-        target = destination / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
         data = path.read_bytes()
         try:
-            rendered = _render_text(data.decode("utf-8"), context).encode("utf-8")
+            out[rel] = _render_text(data.decode("utf-8"), context).encode("utf-8")
         except UnicodeDecodeError:
-            rendered = data
+            out[rel] = data
+    return out
+
+
+def _previous_files(destination: Path, context: dict[str, str]) -> dict[Path, str]:
+    """Files an earlier ``barq new`` wrote into ``destination``: path -> digest.
+
+    From its manifest; for a project generated before manifests existed, every
+    template's files are candidates (only unchanged copies are ever removed).
+    """
+    manifest = destination / MANIFEST
+    try:
+        data = json.loads(manifest.read_text())
+        return {Path(p): str(d) for p, d in data["files"].items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        pass
+    files: dict[Path, str] = {}
+    for name in available_templates():
+        for rel, content in _rendered(name, context).items():
+            files.setdefault(rel, _digest(content))
+    return files
+
+
+def render_template(
+    template: str, destination: Path, context: dict[str, str], *, replace: bool = False
+) -> RenderResult:
+    """Write ``template`` into ``destination``, replacing ``{{ key }}`` placeholders.
+
+    Existing files that are part of the template are overwritten. With
+    ``replace`` (``barq new --force``), files an earlier template wrote that this
+    one does not have are removed if unchanged (edited ones are kept and listed
+    in :attr:`RenderResult.kept`); nothing else in ``destination`` is touched.
+    A manifest (:data:`MANIFEST`) records what was written.
+    """
+    files = _rendered(template, context)
+    result = RenderResult()
+    previous = _previous_files(destination, context) if replace else {}
+    destination.mkdir(parents=True, exist_ok=True)
+    for rel, content in files.items():
+        target = destination / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
         (result.overwritten if target.exists() else result.created).append(target)
-        target.write_bytes(rendered)
+        target.write_bytes(content)
+    for rel, digest in sorted(previous.items()):
+        target = destination / rel
+        if rel in files or not target.is_file():
+            continue
+        if _digest(target.read_bytes()) == digest:
+            target.unlink()
+            result.removed.append(target)
+            parent = target.parent
+            while parent != destination and parent.is_dir() and not any(parent.iterdir()):
+                parent.rmdir()
+                parent = parent.parent
+        else:
+            result.kept.append(target)
+    manifest = {
+        "template": template,
+        "files": {str(rel): _digest(content) for rel, content in files.items()},
+    }
+    (destination / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
     return result

@@ -8,6 +8,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -30,7 +31,8 @@ def barq(*args: str, cwd: Path, timeout: float = 60) -> subprocess.CompletedProc
 def test_generated_project_tests_pass(tmp_path: Path, template: str) -> None:
     result = barq("new", "shop-api", "--template", template, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert "Next steps" in result.stdout and "barq dev" in result.stdout
+    assert "Next steps" in result.stdout
+    assert re.search(r"(barq|-m barq_cli) dev", result.stdout), result.stdout
     assert "pip install -e '.[test]'" in result.stdout
     project = tmp_path / "shop-api"
     for name in ("pyproject.toml", "README.md", ".gitignore", "app/__init__.py", "app/main.py"):
@@ -156,3 +158,84 @@ def test_templates_are_found_in_a_wheel_layout(tmp_path: Path, monkeypatch) -> N
     monkeypatch.setattr(scaffold, "__file__", str(fake_pkg / "scaffold.py"))
     assert scaffold.templates_root() == fake_pkg / "templates"
     assert scaffold.available_templates() == ["minimal"]
+
+
+@pytest.mark.skipif(
+    not sys.executable.startswith(str(Path(__file__).resolve().parent.parent / ".venv-ft")),
+    reason="make demo installs into .venv-ft: checked from the free-threaded test run",
+)
+def test_make_demo_serves_with_the_gil_off_and_offline_docs(tmp_path: Path) -> None:
+    """`make demo` as the README says: the free-threaded interpreter, GIL off, the docs
+    pages' assets served by the demo itself (no CDN)."""
+    root = Path(__file__).resolve().parent.parent
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = dict(
+        os.environ, COLUMNS="200", NO_COLOR="1", PORT=str(port), DEMO_DIR=str(tmp_path / "demo")
+    )
+    env.pop("BARQ_DEMO_PYTHON", None)
+    proc = subprocess.Popen(
+        [str(root / "scripts" / "demo")], cwd=root, env=env, start_new_session=True,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        output: list[str] = []
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            output.append(line)
+            if "Ctrl+C to stop" in line:
+                break
+        banner = "".join(output)
+        assert f"http://127.0.0.1:{port}" in banner, banner
+        assert "free-threaded" in banner and "GIL off" in banner, banner
+        assert f"http://127.0.0.1:{port}/docs" in banner
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        conn.request("GET", "/docs")
+        page = conn.getresponse().read().decode()
+        assert "/docs/static/swagger-ui-bundle.js" in page and "cdn." not in page
+        conn.request("GET", "/docs/static/swagger-ui-bundle.js")
+        response = conn.getresponse()
+        assert response.status == 200 and len(response.read()) > 100_000
+        conn.request("GET", "/redoc")
+        assert "/redoc/static/redoc.standalone.js" in conn.getresponse().read().decode()
+        conn.close()
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def test_force_onto_another_template_leaves_no_stale_failing_files(tmp_path: Path) -> None:
+    """api, then minimal with --force: the api template's unchanged files go (its
+    tests would fail against minimal's app); an edited one is kept and named."""
+    assert barq("new", "shop", "--template", "api", cwd=tmp_path).returncode == 0
+    project = tmp_path / "shop"
+    edited = project / "app" / "models.py"
+    edited.write_text(edited.read_text() + "\n# my change\n")
+    result = barq("new", "shop", "--template", "minimal", "--force", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert not (project / "tests" / "test_items.py").exists()
+    assert not (project / "app" / "dependencies.py").exists()
+    assert edited.exists() and "kept app/models.py" in " ".join(result.stdout.split())
+    edited.unlink()
+    tests = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        cwd=project, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert tests.returncode == 0, tests.stdout + tests.stderr
+    # and back to api: the whole api template again, minimal's leftovers gone
+    assert barq("new", "shop", "--template", "api", "--force", cwd=tmp_path).returncode == 0
+    assert not (project / "tests" / "test_main.py").exists()
+    tests = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        cwd=project, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert tests.returncode == 0, tests.stdout + tests.stderr

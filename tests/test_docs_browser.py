@@ -1,8 +1,8 @@
 """/docs renders the API's operations in a real (headless) browser, offline.
 
-Runs Debian's Chromium against a real Barq server whose /docs page loads the
-Swagger UI assets from the installed ``swagger-ui-bundle`` package (no network).
-Skipped, with the reason, when Chromium or swagger-ui-bundle is missing.
+Runs Debian's Chromium against a real Barq server whose /docs and /redoc pages
+load Swagger UI 5 and ReDoc from the installed ``openapi-ui-bundles`` package (no
+network). Skipped, with the reason, when Chromium or the package is missing.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import pytest
 from pydantic import BaseModel
 
 from barq import Barq
-from barq.openapi.docs import swagger_assets
+from barq.openapi.docs import redoc_assets, swagger_assets
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
@@ -45,13 +45,10 @@ def make_app() -> Barq:
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
 @pytest.mark.skipif(
     swagger_assets() is None,
-    reason="swagger-ui-bundle is not installed (pip install 'barq[swagger]')",
+    reason="openapi-ui-bundles is not installed (pip install 'barq[swagger]')",
 )
-def test_docs_page_renders_operations_in_chromium(serve) -> None:
-    app = make_app()
-    with serve(app) as server, tempfile.TemporaryDirectory() as profile:
-        host, port = server.addresses[0][:2]
-        url = f"http://{host}:{port}/docs"
+def _dump_dom(url: str) -> str:
+    with tempfile.TemporaryDirectory() as profile:
         cmd = [
             str(CHROMIUM),
             "--headless",
@@ -69,8 +66,15 @@ def test_docs_page_renders_operations_in_chromium(serve) -> None:
             url,
         ]
         result = subprocess.run(cmd, capture_output=True, text=True, timeout=90, check=False)
-    dom = result.stdout
     assert result.returncode == 0, result.stderr[-2000:]
+    return result.stdout
+
+
+def test_docs_page_renders_operations_in_chromium(serve) -> None:
+    app = make_app()
+    with serve(app) as server:
+        host, port = server.addresses[0][:2]
+        dom = _dump_dom(f"http://{host}:{port}/docs")
     # Swagger UI rendered the operations: paths, summaries, methods, the API title
     assert "opblock-summary-path" in dom, dom[-3000:]
     assert "/pets/{pet_id}" in dom or "/pets/\u200b{pet_id}" in dom
@@ -78,3 +82,18 @@ def test_docs_page_renders_operations_in_chromium(serve) -> None:
     assert "Register a new pet." in dom
     assert "Pet Store" in dom
     assert "Unable to render this definition" not in dom
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
+@pytest.mark.skipif(
+    redoc_assets() is None,
+    reason="openapi-ui-bundles is not installed (pip install 'barq[swagger]')",
+)
+def test_redoc_page_renders_operations_in_chromium(serve) -> None:
+    app = make_app()
+    with serve(app) as server:
+        host, port = server.addresses[0][:2]
+        dom = _dump_dom(f"http://{host}:{port}/redoc")
+    assert "Fetch one pet by its id." in dom, dom[-3000:]
+    assert "Register a new pet." in dom
+    assert "Pet Store" in dom

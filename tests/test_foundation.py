@@ -173,3 +173,49 @@ def test_wheel_install_gives_working_cli(tmp_path: Path) -> None:
     code = "import barq_cli, os; print(os.path.dirname(barq_cli.__file__))"
     where = _run(str(python), "-c", code, cwd=tmp_path)
     assert (Path(where.stdout.strip()) / "templates").is_dir()
+    _run_next_steps(project.stdout, tmp_path, env_dir)
+
+
+def _run_next_steps(output: str, parent: Path, env_dir: Path) -> None:
+    """Run `barq new`'s "Next steps" exactly as printed: install, tests, `barq dev` serves."""
+    import re
+    import signal
+    import time
+
+    block = output.split("Next steps:", 1)[1]
+    steps = [line.split("  # ", 1)[0].strip() for line in block.splitlines() if line.strip()]
+    assert steps[0].startswith("cd "), steps
+    dev = [s for s in steps if s.endswith(" dev")]
+    assert len(dev) == 1, steps
+    setup = [s for s in steps if s not in dev]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("BARQ_", "VIRTUAL_ENV"))}
+    env.update(COLUMNS="200", NO_COLOR="1")
+    shell = subprocess.run(
+        ["bash", "-c", " && ".join(setup)], cwd=parent, env=env, capture_output=True, text=True,
+        timeout=600,
+    )  # fmt: skip
+    assert shell.returncode == 0, shell.stdout[-3000:] + shell.stderr[-3000:]
+    assert re.search(r"\d+ passed", shell.stdout), shell.stdout[-2000:]
+    command = f"{steps[0]} && exec {dev[0]} --port 0"
+    proc = subprocess.Popen(
+        ["bash", "-c", command], cwd=parent, env=env, start_new_session=True,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        seen = []
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            seen.append(line)
+            if "Serving" in line:
+                break
+        assert any("Serving" in line for line in seen), "".join(seen)
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)

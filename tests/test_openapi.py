@@ -85,7 +85,7 @@ def test_served_document_and_docs_page(example) -> None:
     assert "/docs" not in example.app.openapi()["paths"]
 
 
-@pytest.mark.skipif(swagger_assets() is None, reason="swagger-ui-bundle is not installed")
+@pytest.mark.skipif(swagger_assets() is None, reason="openapi-ui-bundles is not installed")
 def test_docs_assets_are_served_locally(example) -> None:
     client = TestClient(example.app)
     page = client.get("/docs").text
@@ -101,10 +101,40 @@ def test_docs_page_without_bundle_uses_cdn(monkeypatch: pytest.MonkeyPatch) -> N
     import barq.openapi.docs as docs
 
     monkeypatch.setattr(docs, "swagger_assets", lambda: None)
+    monkeypatch.setattr(docs, "redoc_assets", lambda: None)
     client = TestClient(Barq())
     page = client.get("/docs").text
-    assert docs.CDN_URL in page and '"legacy": false' in page
+    assert docs.CDN_URL in page and '"url": "/openapi.json"' in page
     assert client.get("/docs/static/swagger-ui.css").status_code == 404
+    assert docs.REDOC_CDN_URL in client.get("/redoc").text
+
+
+@pytest.mark.skipif(swagger_assets() is None, reason="openapi-ui-bundles is not installed")
+def test_swagger_ui_reads_openapi_31_itself_from_local_assets() -> None:
+    """Swagger UI 5 from the package reads the document as it is: no relabelled copy."""
+    client = TestClient(Barq())
+    page = client.get("/docs").text
+    assert '"url": "/openapi.json"' in page and "3.0.3" not in page
+    js = client.get("/docs/static/swagger-ui-bundle.js").content
+    assert b"isOAS31" in js  # the UI understands OpenAPI 3.1
+    assert client.get("/openapi.json").json()["openapi"].startswith("3.1")
+
+
+def test_redoc_page_oauth2_redirect_and_swagger_parameters() -> None:
+    from barq.openapi.docs import redoc_assets
+
+    app = Barq(title="Shop", swagger_ui_parameters={"syntaxHighlight": False})
+    client = TestClient(app)
+    redoc = client.get("/redoc")
+    assert redoc.status_code == 200 and '<redoc spec-url="/openapi.json">' in redoc.text
+    if redoc_assets() is not None:
+        assert "/redoc/static/redoc.standalone.js" in redoc.text
+        assert client.get("/redoc/static/redoc.standalone.js").status_code == 200
+    assert '"syntaxHighlight": false' in client.get("/docs").text
+    redirect = client.get("/docs/oauth2-redirect")
+    assert redirect.status_code == 200 and "swaggerUIRedirectOauth2" in redirect.text
+    assert "/redoc" not in app.openapi()["paths"]
+    assert TestClient(Barq(redoc_url=None)).get("/redoc").status_code == 404
 
 
 def test_openapi_url_none_disables_document_and_docs() -> None:

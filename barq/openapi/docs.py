@@ -1,31 +1,27 @@
-"""The ``/openapi.json`` and ``/docs`` (Swagger UI) routes.
+"""The ``/openapi.json``, ``/docs`` (Swagger UI) and ``/redoc`` (ReDoc) routes.
 
-:func:`add_docs_routes` is called by :class:`~barq.Barq` when it starts; it adds
+:func:`add_docs_routes` is called by :class:`~barq.Barq` when it is built; it adds
 
 - ``GET {openapi_url}`` (default ``/openapi.json``): ``app.openapi()`` as JSON;
-- ``GET {docs_url}`` (default ``/docs``): the Swagger UI page, when
-  ``openapi_url`` is set too;
-- ``GET {docs_url}/static/{file}``: the Swagger UI assets of the installed
-  ``swagger-ui-bundle`` package (``pip install barq[swagger]``), so the docs work
-  offline. Without the package the page loads Swagger UI 5 from a CDN.
+- ``GET {docs_url}`` (default ``/docs``): the Swagger UI page, which reads the
+  OpenAPI 3.1 document itself, and ``GET {docs_url}/oauth2-redirect`` for
+  OAuth2 logins from it;
+- ``GET {redoc_url}`` (default ``/redoc``): the ReDoc page;
+- ``GET {docs_url}/static/{file}`` and ``GET {redoc_url}/static/{file}``: the
+  Swagger UI 5 and ReDoc assets of the installed ``openapi-ui-bundles`` package
+  (``pip install barq[swagger]``; ``make demo`` installs it), so the pages work
+  offline. Without the package they load the same tools from a CDN.
 
-None of them appear in the OpenAPI document. ``openapi_url=None`` disables both
-the document and the page; ``docs_url=None`` only the page. A route the app
-already has at one of these paths wins.
-
-The ``swagger-ui-bundle`` package currently ships Swagger UI 4, which does not
-accept ``"openapi": "3.1.x"`` documents; for that version the page fetches the
-document itself and hands Swagger UI a copy labelled 3.0.3 (the schemas render
-the same). With Swagger UI 5 (CDN or a newer bundle) the document is used as is.
+None of them appear in the OpenAPI document. ``openapi_url=None`` disables them
+all; ``docs_url=None`` / ``redoc_url=None`` one page. A route the app already has
+at one of these paths wins.
 """
 
 from __future__ import annotations
 
 import html
 import json
-import os
-import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,28 +33,54 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CDN_URL",
+    "REDOC_CDN_URL",
+    "SWAGGER_UI_DEFAULT_PARAMETERS",
     "add_docs_routes",
+    "redoc_assets",
+    "redoc_html",
     "swagger_assets",
     "swagger_ui_html",
 ]
 
-#: where Swagger UI comes from when ``swagger-ui-bundle`` is not installed
+#: where Swagger UI comes from when ``openapi-ui-bundles`` is not installed
 CDN_URL = "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5"
-_ASSETS = ("swagger-ui.css", "swagger-ui-bundle.js")
+#: where ReDoc comes from when ``openapi-ui-bundles`` is not installed
+REDOC_CDN_URL = "https://cdn.jsdelivr.net/npm/redoc@2/bundles"
+_SWAGGER_FILES = ("swagger-ui.css", "swagger-ui-bundle.js")
+_REDOC_FILES = ("redoc.standalone.js",)
+
+#: Swagger UI options Barq sets (FastAPI's); ``swagger_ui_parameters`` overrides them.
+SWAGGER_UI_DEFAULT_PARAMETERS: dict[str, Any] = {
+    "dom_id": "#swagger-ui",
+    "layout": "BaseLayout",
+    "deepLinking": True,
+    "showExtensions": True,
+    "showCommonExtensions": True,
+}
 
 
-def swagger_assets() -> tuple[Path, tuple[int, ...]] | None:
-    """``(directory, version)`` of the installed Swagger UI assets, or None."""
+def _bundle(module: str, files: tuple[str, ...]) -> Path | None:
     try:
-        import swagger_ui_bundle
+        package = __import__(f"openapi_ui_bundles.{module}", fromlist=["static_path"])
     except ImportError:
         return None
-    directory = Path(os.fspath(swagger_ui_bundle.swagger_ui_path))
-    if not all((directory / name).is_file() for name in _ASSETS):
-        return None
-    match = re.search(r"(\d+)\.(\d+)\.(\d+)", directory.name)
-    version = tuple(int(x) for x in match.groups()) if match else (0, 0, 0)
-    return directory, version
+    directory = Path(package.static_path)
+    return directory if all((directory / name).is_file() for name in files) else None
+
+
+def swagger_assets() -> Path | None:
+    """The directory of the installed Swagger UI 5 assets, or None."""
+    return _bundle("swagger_ui", _SWAGGER_FILES)
+
+
+def redoc_assets() -> Path | None:
+    """The directory of the installed ReDoc assets, or None."""
+    return _bundle("redoc", _REDOC_FILES)
+
+
+def _script_json(value: Any) -> str:
+    # JSON inside <script>: escape "<" so no string can close the script element
+    return json.dumps(value).replace("<", "\\u003c")
 
 
 def swagger_ui_html(
@@ -66,13 +88,14 @@ def swagger_ui_html(
     openapi_url: str,
     title: str,
     assets_url: str | None,
-    legacy_ui: bool = False,
+    parameters: Mapping[str, Any] | None = None,
+    oauth2_redirect_url: str | None = None,
 ) -> str:
     """The Swagger UI page for the document at ``openapi_url``.
 
     ``assets_url``: where ``swagger-ui.css`` / ``swagger-ui-bundle.js`` are served
-    (None: the CDN). ``legacy_ui``: the UI predates OpenAPI 3.1 support (see the
-    module docstring).
+    (None: the CDN); ``parameters``: Swagger UI options (over
+    :data:`SWAGGER_UI_DEFAULT_PARAMETERS`).
     """
     base = (assets_url or CDN_URL).rstrip("/")
     css = html.escape(f"{base}/swagger-ui.css", quote=True)
@@ -83,8 +106,9 @@ def swagger_ui_html(
         if assets_url
         else ""
     )
-    # JSON inside <script>: escape "<" so a title cannot close the script element
-    config = json.dumps({"url": openapi_url, "legacy": legacy_ui}).replace("<", "\\u003c")
+    options = {**SWAGGER_UI_DEFAULT_PARAMETERS, **(parameters or {}), "url": openapi_url}
+    if oauth2_redirect_url:
+        options["oauth2RedirectUrl"] = oauth2_redirect_url
     return f"""<!doctype html>
 <html lang="en">
 <head>
@@ -99,31 +123,85 @@ def swagger_ui_html(
 <script src="{js}"></script>
 <script>
 (function () {{
-  var config = {config};
-  var options = {{
-    dom_id: "#swagger-ui",
-    deepLinking: true,
-    showExtensions: true,
-    showCommonExtensions: true,
-    presets: [SwaggerUIBundle.presets.apis, SwaggerUIBundle.SwaggerUIStandalonePreset],
-    layout: "BaseLayout"
-  }};
-  if (!config.legacy) {{
-    options.url = config.url;
-    window.ui = SwaggerUIBundle(options);
-    return;
+  var options = {_script_json(options)};
+  var redirect = options.oauth2RedirectUrl;
+  if (redirect && redirect.charAt(0) === "/") {{
+    options.oauth2RedirectUrl = window.location.origin + redirect;
   }}
-  fetch(config.url).then(function (r) {{ return r.json(); }}).then(function (doc) {{
-    if (typeof doc.openapi === "string" && doc.openapi.indexOf("3.1") === 0) {{
-      doc.openapi = "3.0.3";
-    }}
-    options.spec = doc;
-    window.ui = SwaggerUIBundle(options);
-  }});
+  options.presets = [SwaggerUIBundle.presets.apis, SwaggerUIBundle.SwaggerUIStandalonePreset];
+  window.ui = SwaggerUIBundle(options);
 }})();
 </script>
 </body>
 </html>
+"""
+
+
+def redoc_html(*, openapi_url: str, title: str, assets_url: str | None) -> str:
+    """The ReDoc page for the document at ``openapi_url`` (``assets_url``: None for the CDN)."""
+    base = (assets_url or REDOC_CDN_URL).rstrip("/")
+    js = html.escape(f"{base}/redoc.standalone.js", quote=True)
+    return f"""<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{html.escape(title)} - ReDoc</title>
+<style>body {{ margin: 0; padding: 0; }}</style>
+</head>
+<body>
+<noscript>ReDoc needs JavaScript to show the API documentation.</noscript>
+<redoc spec-url="{html.escape(openapi_url, quote=True)}"></redoc>
+<script src="{js}"></script>
+</body>
+</html>
+"""
+
+
+_OAUTH2_REDIRECT = """<!doctype html>
+<html lang="en"><head><title>Swagger UI: OAuth2 Redirect</title></head>
+<body>
+<script>
+"use strict";
+(function () {
+  var oauth2 = window.opener.swaggerUIRedirectOauth2;
+  var sentState = oauth2.state;
+  var redirectUrl = oauth2.redirectUrl;
+  var query = /code|token|error/.test(window.location.hash)
+    ? window.location.hash.substring(1)
+    : location.search.substring(1);
+  var params = {};
+  query.replace(/\\+/g, " ").split("&").forEach(function (pair) {
+    var i = pair.indexOf("=");
+    if (i > 0) {
+      params[decodeURIComponent(pair.slice(0, i))] = decodeURIComponent(pair.slice(i + 1));
+    }
+  });
+  var isValid = params.state === sentState;
+  var flow = oauth2.auth.schema.get("flow");
+  if ((flow === "accessCode" || flow === "authorizationCode" || flow === "authorization_code")
+      && !oauth2.auth.code) {
+    if (!isValid) {
+      oauth2.errCb({authId: oauth2.auth.name, source: "auth", level: "warning",
+                    message: "Authorization may be unsafe, passed state was changed in server."});
+    }
+    if (params.code) {
+      delete oauth2.state;
+      oauth2.auth.code = params.code;
+      oauth2.callback({auth: oauth2.auth, redirectUrl: redirectUrl});
+    } else {
+      oauth2.errCb({authId: oauth2.auth.name, source: "auth", level: "error",
+                    message: params.error ? params.error + ": " + (params.error_description || "")
+                                          : "[Authorization failed]: no access code received"});
+    }
+  } else {
+    oauth2.callback({auth: oauth2.auth, token: params, isValid: isValid,
+                     redirectUrl: redirectUrl});
+  }
+  window.close();
+})();
+</script>
+</body></html>
 """
 
 
@@ -135,8 +213,20 @@ def _add_get_route(app: Barq, path: str, endpoint: Callable[..., Any], name: str
     app.router.add_api_route(path, endpoint, methods=["GET"], include_in_schema=False, name=name)
 
 
+def _add_assets(app: Barq, url: str, directory: Path, name: str) -> None:
+    files = {p.name: p for p in directory.iterdir() if p.is_file()}
+
+    def asset(name: str) -> Any:
+        path = files.get(name)
+        if path is None:
+            return JSONResponse({"detail": "Not Found"}, status_code=404)
+        return FileResponse(path, headers={"cache-control": "public, max-age=3600"})
+
+    _add_get_route(app, url + "/{name}", asset, name)
+
+
 def add_docs_routes(app: Barq) -> None:
-    """Register the OpenAPI document, docs page and asset routes (see the module docstring)."""
+    """Register the OpenAPI document, the docs pages and their assets (see above)."""
     openapi_url = app.openapi_url
     if not openapi_url:
         return
@@ -148,32 +238,43 @@ def add_docs_routes(app: Barq) -> None:
         return Response(cached[0], media_type="application/json")
 
     _add_get_route(app, openapi_url, openapi_document, "openapi")
-    docs_url = app.docs_url
-    if not docs_url:
-        return
-    docs_url = docs_url.rstrip("/") or "/"
-    found = swagger_assets()
-    static_url = docs_url.rstrip("/") + "/static"
-    page = swagger_ui_html(
-        openapi_url=openapi_url,
-        title=app.title,
-        assets_url=static_url if found else None,
-        legacy_ui=found is not None and found[1] < (5,),
-    )
+    if app.docs_url:
+        docs_url = app.docs_url.rstrip("/") or "/"
+        swagger = swagger_assets()
+        static_url = docs_url.rstrip("/") + "/static"
+        redirect_url = docs_url.rstrip("/") + "/oauth2-redirect"
+        swagger_page = swagger_ui_html(
+            openapi_url=openapi_url,
+            title=app.title,
+            assets_url=static_url if swagger is not None else None,
+            parameters=getattr(app, "swagger_ui_parameters", None),
+            oauth2_redirect_url=redirect_url,
+        )
 
-    def swagger_ui() -> HTMLResponse:
-        return HTMLResponse(page)
+        def swagger_ui() -> HTMLResponse:
+            return HTMLResponse(swagger_page)
 
-    _add_get_route(app, docs_url, swagger_ui, "swagger_ui")
-    if found is None:
-        return
-    directory = found[0]
-    files = {p.name: p for p in directory.iterdir() if p.is_file()}
+        def swagger_ui_redirect() -> HTMLResponse:
+            return HTMLResponse(_OAUTH2_REDIRECT)
 
-    def swagger_asset(name: str) -> Any:
-        path = files.get(name)
-        if path is None:
-            return JSONResponse({"detail": "Not Found"}, status_code=404)
-        return FileResponse(path, headers={"cache-control": "public, max-age=3600"})
+        _add_get_route(app, docs_url, swagger_ui, "swagger_ui")
+        _add_get_route(app, redirect_url, swagger_ui_redirect, "swagger_ui_redirect")
+        if swagger is not None:
+            _add_assets(app, static_url, swagger, "swagger_ui_asset")
+    redoc_url = getattr(app, "redoc_url", None)
+    if redoc_url:
+        redoc_url = redoc_url.rstrip("/") or "/"
+        redoc = redoc_assets()
+        redoc_static = redoc_url.rstrip("/") + "/static"
+        redoc_page = redoc_html(
+            openapi_url=openapi_url,
+            title=app.title,
+            assets_url=redoc_static if redoc is not None else None,
+        )
 
-    _add_get_route(app, static_url + "/{name}", swagger_asset, "swagger_ui_asset")
+        def redoc_ui() -> HTMLResponse:
+            return HTMLResponse(redoc_page)
+
+        _add_get_route(app, redoc_url, redoc_ui, "redoc")
+        if redoc is not None:
+            _add_assets(app, redoc_static, redoc, "redoc_asset")
