@@ -2,8 +2,9 @@
 
 - :func:`get_openapi` builds the document from routes (what ``app.openapi()`` returns
   and ``/openapi.json`` serves); schemas come from Pydantic's JSON Schema.
-- :mod:`barq.openapi.docs` serves Swagger UI at ``/docs``, from the assets of the
-  ``swagger-ui-bundle`` package when it is installed (works offline), else from a CDN.
+- :mod:`barq.openapi.docs` serves Swagger UI 5 at ``/docs`` and ReDoc at ``/redoc``,
+  from the assets of the ``openapi-ui-bundles`` package when it is installed
+  (works offline), else from a CDN.
 """
 
 from barq.openapi.generator import (
