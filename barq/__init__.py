@@ -39,6 +39,11 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 from barq._version import __version__
+from barq.runtime import watch_gil
+
+# On a free-threaded build, remember which imports re-enable the GIL (the server,
+# `barq dev` and `barq doctor` name them). A no-op with a GIL.
+watch_gil()
 
 #: public name -> the module defining it
 _EXPORTS: dict[str, str] = {

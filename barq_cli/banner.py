@@ -16,11 +16,13 @@ from barq_cli.discovery import AppSpec
 __all__ = ["dev_banner", "interpreter_line"]
 
 
-def interpreter_line(free_threaded: bool, gil: bool) -> str:
-    """``CPython 3.13.5 · free-threaded · GIL off`` with the GIL state coloured."""
+def interpreter_line(free_threaded: bool, gil: bool, advice: str | None = None) -> str:
+    """``CPython 3.13.5 · free-threaded · GIL off`` with the GIL state coloured (and,
+    when a free-threaded build runs with its GIL on, why and what to do)."""
     build = "free-threaded" if free_threaded else "GIL build"
     if free_threaded and gil:
-        state = "[bold red]GIL ON[/] (an extension re-enabled it)"
+        reason = escape(advice) if advice else "an extension re-enabled it"
+        state = f"[bold red]GIL ON[/]: {reason}"
     elif gil:
         state = "GIL on"
     else:
@@ -41,6 +43,7 @@ def dev_banner(
     load_ms: float | None = None,
     loaded: bool = True,
     docs_path: str | None = None,
+    gil_advice: str | None = None,
 ) -> Panel:
     """The ``barq dev`` startup banner (``loaded``: whether the app's code loaded)."""
     table = Table.grid(padding=(0, 2))
@@ -51,7 +54,7 @@ def dev_banner(
     table.add_row("App", f"{escape(spec.import_string)}{source}")
     if docs_path and loaded:
         table.add_row("Docs", f"[cyan]{escape(url.rstrip('/') + docs_path)}[/]")
-    table.add_row("Python", interpreter_line(free_threaded, gil))
+    table.add_row("Python", interpreter_line(free_threaded, gil, gil_advice))
     table.add_row("Threads", str(threads) if threads else "default")
     if stats_url:
         table.add_row("Stats", f"{escape(stats_url)}  [dim]→ run[/] [bold]barq stats[/]")

@@ -273,10 +273,11 @@ def main(argv: list[str] | None = None) -> int:
         server.start()
     stats_server = _start_stats(args.stats_fd, metrics)
 
-    from barq.runtime import free_threaded_build, gil_enabled
+    from barq.runtime import free_threaded_build, gil_advice, gil_enabled
 
     channel.send(
         "ready",
+        gil_advice=gil_advice(),
         docs=getattr(app, "docs_url", None) if error is None else None,
         ok=error is None,
         error=None if error is None else error.summary,

@@ -45,9 +45,9 @@ def _root(
 
 
 def _register_commands() -> None:
-    from barq_cli import dev, new, routes, run, stats
+    from barq_cli import dev, doctor, new, routes, run, stats
 
-    for module in (new, dev, run, routes, stats):
+    for module in (new, dev, run, routes, stats, doctor):
         module.register(app)
 
 

@@ -505,5 +505,8 @@ class Supervisor:
                 load_ms=ready.get("load_ms"),
                 loaded=bool(ready.get("ok", True)),
                 docs_path=ready.get("docs") if isinstance(ready.get("docs"), str) else None,
+                gil_advice=ready.get("gil_advice")
+                if isinstance(ready.get("gil_advice"), str)
+                else None,
             )
         )
