@@ -72,6 +72,7 @@ def start_stats_server(
     register: bool = True,
     app_name: str | None = None,
     app_addresses: Sequence[object] | None = None,
+    mode: str = "app",
 ) -> StatsServer:
     """Serve ``metrics`` on ``host:port`` with its own :class:`barq.server.Server`.
 
@@ -80,7 +81,8 @@ def start_stats_server(
     ``OSError`` when the address cannot be bound. With ``register`` a file in the
     runtime registry lets `barq stats` find it; it is removed by ``stop()``, at
     interpreter exit, or (if the process dies) by the next `barq stats`.
-    ``app_name``/``app_addresses`` are informational (shown by `barq stats`).
+    ``app_name``/``app_addresses``/``mode`` are informational (shown by `barq
+    stats`; ``mode`` is ``"run"`` for `barq run`, ``"app"`` for code of yours).
     """
     if not allow_remote and not is_loopback(host):
         raise StatsAddressError(
@@ -103,6 +105,7 @@ def start_stats_server(
                     "host": bound_host,
                     "port": bound_port,
                     "url": handle.url,
+                    "mode": mode,
                     "app": app_name,
                     "addresses": [
                         list(a) if isinstance(a, tuple) else str(a) for a in (app_addresses or ())

@@ -141,6 +141,7 @@ def serve_app(app_path: str | None, cli: dict[str, Any], verbose: bool) -> None:
                 allow_remote=settings["stats_allow_remote"],
                 app_name=spec.import_string,
                 app_addresses=server.addresses,
+                mode="run",
             )
         except (StatsAddressError, OSError) as exc:
             server.stop(grace=0.5)

@@ -1,9 +1,11 @@
 """`barq stats`: a live dashboard of running Barq servers' stats endpoints.
 
 With no TARGET it watches the local servers found in the registry (`barq dev`,
-`barq run --stats ...`). Several targets make a fleet view. In a terminal it is a
-Rich Live dashboard (``q`` or Ctrl+C quits); otherwise, or with ``--json``, it
-prints plain snapshots every interval; ``--once`` prints one and exits.
+`barq run --stats ...`), reading it again on every refresh: servers that start
+appear, servers that stop shrink to one line. Several live servers make a fleet
+view. In a terminal it is a Rich Live dashboard (``q`` or Ctrl+C quits);
+otherwise, or with ``--json``, it prints plain snapshots every interval;
+``--once`` prints one and exits (after two polls, so that rates are real).
 """
 
 from __future__ import annotations
@@ -29,6 +31,70 @@ from barq_cli.options import option
 __all__ = ["register", "run_stats"]
 
 
+PIPE_WIDTH = 120
+"""Width of plain output when neither COLUMNS nor a terminal says otherwise: the
+wide layout, so that nothing is left out."""
+ONCE_GAP_S = 1.0
+"""Longest wait between the two polls of ``--once``."""
+
+
+class Watch:
+    """The targets being watched and their states, in display order.
+
+    Given targets are fixed. Discovered ones (no TARGET) are re-read from the
+    registry by :meth:`refresh`: new servers are added, servers that left it
+    are marked stopped and no longer polled.
+    """
+
+    def __init__(self, targets: Sequence[Target], interval: float, discover: bool) -> None:
+        self.discover = discover
+        self.interval = interval
+        self.targets: list[Target] = []
+        self.states: list[TargetState] = []
+        for target in targets:
+            self._add(target)
+
+    def _add(self, target: Target) -> None:
+        self.targets.append(target)
+        self.states.append(
+            TargetState(
+                target.label,
+                interval=self.interval,
+                mode=target.mode,
+                app=target.app,
+                address=target.address,
+            )
+        )
+
+    def refresh(self) -> None:
+        """Re-read the registry (discovery mode only)."""
+        if not self.discover:
+            return
+        found = discover_targets()
+        keys = {(t.url, t.pid) for t in found}
+        known = {(t.url, t.pid) for t in self.targets}
+        now = time.time()
+        for target, state in zip(self.targets, self.states, strict=True):
+            if state.stopped_at is None and (target.url, target.pid) not in keys:
+                state.stopped_at = now
+        for target in found:
+            if (target.url, target.pid) not in known:
+                self._add(target)
+
+    def polled(self) -> tuple[list[Target], list[TargetState]]:
+        """The targets to poll now (not stopped) and their states."""
+        pairs = zip(self.targets, self.states, strict=True)
+        live = [(t, s) for t, s in pairs if s.stopped_at is None]
+        return [t for t, _ in live], [s for _, s in live]
+
+    def poll(self, timeout: float) -> None:
+        """Refresh the target list, then fetch every live target's snapshot."""
+        self.refresh()
+        targets, states = self.polled()
+        if targets:
+            _poll(targets, states, timeout)
+
+
 def _poll(targets: Sequence[Target], states: Sequence[TargetState], timeout: float) -> None:
     def one(target: Target) -> tuple[dict[str, Any] | None, str | None]:
         try:
@@ -52,11 +118,15 @@ def _json_document(targets: Sequence[Target], states: Sequence[TargetState]) -> 
             {
                 "target": state.label,
                 "url": target.url,
-                "ok": state.error is None and state.snapshot is not None,
+                "mode": target.mode,
+                "app": target.app,
+                "address": target.address,
+                "ok": state.live,
+                "stopped": state.stopped_at is not None,
                 "error": state.error,
                 "requests_per_s": state.request_rate(),
                 "error_rate": state.error_rate(),
-                "snapshot": state.snapshot if state.error is None else None,
+                "snapshot": state.snapshot if state.live else None,
             }
             for target, state in zip(targets, states, strict=True)
         ],
@@ -106,12 +176,13 @@ def run_stats(
     console: Console | None = None,
 ) -> int:
     """The whole command; returns the exit status (0 ok, 1 unreachable, 2 usage)."""
-    out = console or Console()
+    out = console or _console()
     err = Console(stderr=True)
     if interval <= 0 or interval != interval:
         err.print("[red]error:[/red] --interval must be a positive number of seconds")
         return 2
     targets: list[Target] = []
+    discover = not target_texts
     for text in target_texts:
         try:
             targets.append(parse_target(text))
@@ -128,16 +199,20 @@ def run_stats(
                 highlight=False,
             )
             return 1
-    states = [TargetState(t.label, interval=interval) for t in targets]
+    watch = Watch(targets, interval, discover)
     timeout = max(0.5, min(2.0, interval))
 
     if once:
-        _poll(targets, states, timeout)
+        # Two polls, so that rates, utilisation and CPU % cover a real interval.
+        watch.poll(timeout)
+        if any(s.live for s in watch.states):
+            time.sleep(min(interval, ONCE_GAP_S))
+            watch.poll(timeout)
         if as_json:
-            print(json.dumps(_json_document(targets, states)), flush=True)
+            print(json.dumps(_json_document(watch.targets, watch.states)), flush=True)
         else:
-            out.print(render(states))
-        failed = [s for s in states if s.error]
+            out.print(render(watch.states, once=True))
+        failed = [s for s in watch.states if s.error and s.stopped_at is None]
         for state in failed:
             err.print(f"[yellow]{state.label}:[/yellow] {state.error}", highlight=False)
         return 1 if failed else 0
@@ -145,16 +220,16 @@ def run_stats(
     try:
         if as_json or not out.is_terminal:
             while True:
-                _poll(targets, states, timeout)
+                watch.poll(timeout)
                 if as_json:
-                    print(json.dumps(_json_document(targets, states)), flush=True)
+                    print(json.dumps(_json_document(watch.targets, watch.states)), flush=True)
                 else:
                     out.rule(time.strftime("%H:%M:%S"))
-                    out.print(render(states))
+                    out.print(render(watch.states))
                     sys.stdout.flush()
                 time.sleep(interval)
         else:
-            _live(out, targets, states, interval, timeout)
+            _live(out, watch, interval, timeout)
     except KeyboardInterrupt:
         pass
     except BrokenPipeError:  # `barq stats | head`
@@ -163,19 +238,28 @@ def run_stats(
     return 0
 
 
-def _live(
-    out: Console,
-    targets: Sequence[Target],
-    states: Sequence[TargetState],
-    interval: float,
-    timeout: float,
-) -> None:
+def _console() -> Console:
+    """stdout; when it is not a terminal, as wide as COLUMNS, else the terminal
+    on stderr or stdin (``barq stats --once | less``), else :data:`PIPE_WIDTH`."""
+    console = Console()
+    if console.is_terminal or os.environ.get("COLUMNS", "").strip().isdigit():
+        return console
+    width = PIPE_WIDTH
+    for stream in (sys.stderr, sys.stdin):
+        with contextlib.suppress(AttributeError, OSError, ValueError):
+            if stream is not None and stream.isatty():
+                width = os.get_terminal_size(stream.fileno()).columns
+                break
+    return Console(width=max(40, width))
+
+
+def _live(out: Console, watch: Watch, interval: float, timeout: float) -> None:
     from rich.live import Live
 
     with _keys() as fd, Live(console=out, screen=True, auto_refresh=False) as live:
         while True:
-            _poll(targets, states, timeout)
-            live.update(render(states), refresh=True)
+            watch.poll(timeout)
+            live.update(render(watch.states), refresh=True)
             if _wait_for_quit(fd, interval):
                 return
 

@@ -187,6 +187,7 @@ class Supervisor:
                     "host": host,
                     "port": port,
                     "url": self.stats_url,
+                    "mode": "dev",
                     "app": self.options.spec.import_string,
                     "addresses": [self.url],
                     "argv": sys.argv[:8],

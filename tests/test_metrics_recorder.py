@@ -6,6 +6,7 @@ import json
 import logging
 import random
 import threading
+import time
 
 import pytest
 
@@ -16,6 +17,7 @@ from barq.metrics.recorder import (
     BATCH,
     KNOWN_METHODS,
     RouteStats,
+    add_latencies,
     aggregate,
     new_stats,
 )
@@ -106,7 +108,7 @@ def test_snapshot_is_json_serialisable_and_has_server_gauges() -> None:
     rec = metrics.worker(0, "w0")
     serve(rec, make_request(route="/a"))
     snap = json.loads(json.dumps(metrics.snapshot()))
-    assert snap["schema"] == "barq.stats/1"
+    assert snap["schema"] == "barq.stats/2"
     server = snap["server"]
     assert server["open_connections"] == 7 and server["idle_connections"] == 3
     assert server["queued"] == 2 and server["accepted"] == 40
@@ -209,15 +211,33 @@ def test_hooks_receive_events_and_failures_never_break_requests(caplog) -> None:
 def _reference(records):
     """What aggregate() must produce, computed one record at a time."""
     expected: dict[tuple[str, str], dict[str, object]] = {}
-    for route, method, status, d, bytes_in, bytes_out, error in records:
+    for route, method, status, d, q, bytes_in, bytes_out, error in records:
         key = (route or UNMATCHED, method if method in KNOWN_METHODS else "OTHER")
         row = expected.setdefault(
-            key, {"buckets": {}, "sum": 0, "max": 0, "failed": 0, "in": 0, "out": 0, "status": {}}
+            key,
+            {
+                "buckets": {},
+                "sum": 0,
+                "max": 0,
+                "latency_buckets": {},
+                "latency_sum": 0,
+                "latency_max": 0,
+                "failed": 0,
+                "in": 0,
+                "out": 0,
+                "status": {},
+            },
         )
         index = bucket_index(d)
         row["buckets"][index] = row["buckets"].get(index, 0) + 1
         row["sum"] += max(d, 0)
         row["max"] = max(row["max"], d)
+        if q >= 0:  # the latency sample: service time plus the wait
+            t = max(d, 0) + q
+            index = bucket_index(t)
+            row["latency_buckets"][index] = row["latency_buckets"].get(index, 0) + 1
+            row["latency_sum"] += t
+            row["latency_max"] = max(row["latency_max"], t)
         row["failed"] += 1 if (error and status < 500) else 0
         row["in"] += bytes_in
         row["out"] += bytes_out
@@ -244,6 +264,7 @@ def test_batched_aggregation_matches_a_per_record_reference(n_routes: int) -> No
                 rng.choice(methods) if n_routes > 1 else "GET",
                 rng.choice([200, 200, 200, 201, 304, 404, 500, 99, 1000]),
                 d,
+                rng.choice([0, 0, -1, 1, 600, rng.randrange(1, 10**8), 2**42]),
                 rng.randrange(0, 5000),
                 rng.randrange(0, 50000),
                 rng.choice([False, False, True, None, RuntimeError("x")]),
@@ -252,13 +273,21 @@ def test_batched_aggregation_matches_a_per_record_reference(n_routes: int) -> No
     got: dict[str, dict[str, list[int]]] = {}
     last = (None, None, new_stats())
     for start in range(0, len(records), 64):  # batches as a worker flushes them
-        last = aggregate(records[start : start + 64], got, last)
+        batch = records[start : start + 64]
+        last = aggregate([(r, m, st, d, i, o, e) for r, m, st, d, _, i, o, e in batch], got, last)
+        # The requests in the latency sample, as request_finished() queues them.
+        add_latencies([(r, m, max(d, 0) + q) for r, m, _, d, q, *_ in batch if q >= 0], got)
     expected = _reference(records)
     assert {(r, m) for r, by in got.items() for m in by} == set(expected)
     for (route, method), row in expected.items():
         stats = RouteStats(got[route][method])
         assert {i: c for i, c in enumerate(stats.counts) if c} == row["buckets"]
         assert (stats.sum_ns, stats.max_ns) == (row["sum"], row["max"])
+        assert {i: c for i, c in enumerate(stats.latency_counts) if c} == row["latency_buckets"]
+        assert (stats.latency_sum_ns, stats.latency_max_ns) == (
+            row["latency_sum"],
+            row["latency_max"],
+        )
         assert (stats.bytes_in, stats.bytes_out) == (row["in"], row["out"])
         assert {i: c for i, c in enumerate(stats.status_counts) if c} == row["status"]
         assert stats.errors == row["failed"] + row["status"].get(5, 0)
@@ -337,3 +366,39 @@ def test_a_worker_stuck_mid_flush_delays_a_snapshot_briefly_never_hangs_it() -> 
     started = time.monotonic()
     assert metrics.snapshot()["totals"]["requests"] == 1
     assert time.monotonic() - started < 2.0
+
+
+def test_elapsed_of_a_busy_thread_is_read_after_its_start() -> None:
+    """A request that starts while a snapshot runs (routine on a free-threaded
+    build) shows how long it has run, not 0 (the clock was read before the loop)."""
+
+    class JustStarted:
+        current = make_request(route="/slow")
+        started_ns = 0
+        idle = (0, 0)
+
+        @property
+        def busy_since(self) -> int:
+            return time.perf_counter_ns()  # started at the moment it is read
+
+    metrics = Metrics()
+    metrics.worker(0, "w0", JustStarted())
+    (worker,) = metrics.snapshot()["workers"]
+    assert worker["state"] == "busy" and worker["current"]["elapsed_s"] > 0
+    assert worker["busy_s"] is None  # no utilisation without the worker's figures
+
+
+def test_busy_time_is_the_time_not_spent_waiting_for_work() -> None:
+    now = time.perf_counter_ns()
+
+    class Waiting:
+        current = None
+        busy_since = 0
+        started_ns = now - 10_000_000_000  # 10 s ago
+        idle = (4_000_000_000, now - 1_000_000_000)  # 4 s idle, waiting again for 1 s
+
+    metrics = Metrics()
+    rec = metrics.worker(0, "w0", Waiting())
+    assert rec.busy_ns(now) == 5_000_000_000
+    Waiting.idle = (5_000_000_000, 0)  # the wait ended: working again
+    assert rec.busy_ns(now + 2_000_000_000) == 7_000_000_000

@@ -17,6 +17,7 @@ from barq.metrics import Metrics, RequestEnd, StatsAddressError
 from barq.metrics.histogram import MAX_RELATIVE_ERROR
 from barq.metrics.registry import list_servers
 from barq.server import Server, ServerConfig
+from barq.server.connection import ARRIVAL_TIMESTAMPS
 from barq.stats import start_stats_server
 
 CLIENTS = 6
@@ -128,11 +129,25 @@ def test_counts_add_up_and_percentiles_match_measured_latencies(served) -> None:
     assert len(events) == total
     assert {e.thread for e in events} == {w["name"] for w in workers if w["requests"]}
     durations = sorted(e.duration_ns for e in events)
-    latency = snap["totals"]["latency"]
+    service = snap["totals"]["service"]
     for key, q in (("p50_s", 0.5), ("p95_s", 0.95), ("p99_s", 0.99)):
         exact = durations[math.ceil(q * total) - 1] / 1e9
+        assert abs(service[key] - exact) <= exact * MAX_RELATIVE_ERROR, key
+    assert service["max_s"] == durations[-1] / 1e9
+    # Latency (queue wait included) is kept for the requests whose arrival was
+    # stamped: all of them at low rates, about one per millisecond and thread above.
+    sample = sorted(e.latency_ns for e in events if e.latency_ns is not None)
+    latency = snap["totals"]["latency"]
+    assert latency["count"] == len(sample) > 0
+    if ARRIVAL_TIMESTAMPS:
+        assert all(e.queued_ns is None or e.queued_ns > 0 for e in events)
+        assert (
+            latency["sum_s"] >= sum(e.duration_ns for e in events if e.latency_ns is not None) / 1e9
+        )
+    for key, q in (("p50_s", 0.5), ("p99_s", 0.99)):
+        exact = sample[math.ceil(q * len(sample)) - 1] / 1e9
         assert abs(latency[key] - exact) <= exact * MAX_RELATIVE_ERROR, key
-    assert latency["max_s"] == durations[-1] / 1e9
+    assert latency["max_s"] == sample[-1] / 1e9
     per_worker = {w["name"]: w["requests"] for w in workers}
     for name, count in per_worker.items():
         assert count == sum(1 for e in events if e.thread == name)
@@ -234,3 +249,62 @@ def test_hooks_added_and_removed_while_serving() -> None:
         assert len(events) == total
     finally:
         server.stop()
+
+
+@pytest.mark.skipif(not ARRIVAL_TIMESTAMPS, reason="no kernel receive timestamps on this platform")
+def test_latency_counts_the_wait_for_a_worker_and_utilisation_agrees() -> None:
+    """One worker, a 40 ms handler, five clients at once: the last one waits for
+    the other four. Service time stays ~40 ms; latency (from the bytes' arrival)
+    shows the queue; the worker is busy the whole time."""
+
+    def slow(request: HTTPRequest) -> HTTPResponse:
+        request.route = "/slow"
+        time.sleep(0.04)
+        return HTTPResponse(200, [("content-type", "text/plain")], b"ok")
+
+    metrics = Metrics()
+    server = Server(slow, ServerConfig(host="127.0.0.1", port=0, threads=1, metrics=metrics))
+    server.start()
+    try:
+        address = server.addresses[0]
+        fetch(address, "/warm")
+        before = metrics.snapshot()
+        felt: list[float] = []
+        lock = threading.Lock()
+
+        def client() -> None:
+            started = time.perf_counter()
+            fetch(address, "/slow")
+            with lock:
+                felt.append(time.perf_counter() - started)
+
+        rounds = 3
+        for _ in range(rounds):
+            threads = [threading.Thread(target=client) for _ in range(5)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+        after = metrics.snapshot()
+    finally:
+        server.stop()
+
+    (route,) = [r for r in after["routes"] if r["route"] == "/slow"]
+    service, latency = route["service"], route["latency"]
+    assert service["count"] == latency["count"] == 1 + 5 * rounds
+    assert 0.035 < service["p50_s"] < 0.08
+    assert service["max_s"] < 0.12
+    # The fifth client of a round waited for four others: ~200 ms in all.
+    assert latency["max_s"] > 0.17
+    assert latency["max_s"] == pytest.approx(max(felt), rel=0.25)
+    assert latency["mean_s"] > 2 * service["mean_s"]
+    # Queue wait included, so latency never reads below service time.
+    assert latency["sum_s"] >= service["sum_s"]
+
+    # Utilisation: busy for the ~0.6 s of handler time, idle between rounds.
+    (w0,) = after["workers"]
+    (b0,) = before["workers"]
+    busy = w0["busy_s"] - b0["busy_s"]
+    assert busy == pytest.approx(0.04 * 5 * rounds, rel=0.3)
+    assert busy <= after["process"]["uptime_s"]
+    assert after["process"]["cpu_s"] > 0 and after["process"]["rss_bytes"] > 10 * 2**20

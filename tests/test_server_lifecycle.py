@@ -510,7 +510,9 @@ def test_missing_file_is_404_in_logs_and_metrics(serve, connect, caplog, tmp_pat
         def request_started(self, request, start_ns):
             pass
 
-        def request_finished(self, request, status, start, end, bytes_in, bytes_out, error):
+        def request_finished(
+            self, request, status, start, end, bytes_in, bytes_out, error, queued_ns
+        ):
             finished.append(status)
 
     class Sink:

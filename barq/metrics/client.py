@@ -22,10 +22,20 @@ class FetchError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    """A stats endpoint: ``url`` of its JSON snapshot and a short ``label``."""
+    """A stats endpoint: ``url`` of its JSON snapshot and a short ``label``.
+
+    Targets found in the registry also say what they serve: ``mode`` (``dev``,
+    ``run``, or ``app`` for a server started from code), ``app`` (its import
+    string), ``address`` (where the application listens) and the ``pid`` of the
+    process that registered it.
+    """
 
     url: str
     label: str
+    mode: str | None = None
+    app: str | None = None
+    address: str | None = None
+    pid: int | None = None
 
 
 def parse_target(text: str) -> Target:
@@ -83,6 +93,25 @@ def discover_targets() -> list[Target]:
     targets = []
     for entry in list_servers():
         url = str(entry["url"]).rstrip("/") + "/stats.json"
-        label = f"{entry.get('app') or 'pid'} ({entry['pid']}) {entry['host']}:{entry['port']}"
-        targets.append(Target(url, label))
+        mode = str(entry.get("mode") or "app")
+        app = str(entry["app"]) if entry.get("app") else None
+        address = _app_address(entry.get("addresses"))
+        shown = address or f"stats {entry['host']}:{entry['port']}"
+        targets.append(Target(url, f"{mode} {shown}", mode, app, address, int(entry["pid"])))
     return targets
+
+
+def _app_address(addresses: object) -> str | None:
+    """The first application address of a registry entry, short: ``127.0.0.1:8000``,
+    ``[::1]:8000`` or a Unix socket path."""
+    if not isinstance(addresses, list) or not addresses:
+        return None
+    first = addresses[0]
+    if isinstance(first, list) and len(first) >= 2:
+        host, port = str(first[0]), first[1]
+        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    text = str(first)
+    for scheme in ("http://", "https://"):
+        if text.startswith(scheme):
+            return text[len(scheme) :].rstrip("/")
+    return text

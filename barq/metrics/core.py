@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import platform
+import resource
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -21,7 +23,7 @@ from barq.runtime import free_threaded_build, gil_enabled
 
 __all__ = ["GAUGE_NAMES", "SCHEMA", "Metrics"]
 
-SCHEMA = "barq.stats/1"
+SCHEMA = "barq.stats/2"
 """Value of a snapshot's ``schema`` key; bumped on incompatible changes."""
 
 GAUGE_NAMES = (
@@ -35,6 +37,8 @@ GAUGE_NAMES = (
     "busy_workers",
 )
 """Keys of ``server.gauges()`` copied into ``snapshot()["server"]``."""
+
+_PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 StartHook = TypeVar("StartHook", bound=Callable[[RequestStart], object])
 EndHook = TypeVar("EndHook", bound=Callable[[RequestEnd], object])
@@ -140,7 +144,6 @@ class Metrics:
 
     def snapshot(self) -> dict[str, Any]:
         """The whole state as plain data (see docs/metrics.md for the schema)."""
-        now_ns = time.perf_counter_ns()
         with self._lock:
             recorders = list(self._recorders)
             server = self._server
@@ -155,9 +158,12 @@ class Metrics:
         in_flight = 0
 
         for rec in sorted(recorders, key=lambda r: r.index):
-            # Racy reads, on purpose (see recorder.py): copies of the lists first.
+            # Racy reads, on purpose (see recorder.py). The worker sets busy_since
+            # before current, and the clock is read after both: elapsed >= 0.
             current = rec.current
             busy_since = rec.busy_since
+            now_ns = time.perf_counter_ns()
+            busy_ns = rec.busy_ns(now_ns)
             mine = RouteStats()
             for route, method, stats in rec.route_stats():
                 mine.merge(stats)
@@ -170,6 +176,7 @@ class Metrics:
                 "index": rec.index,
                 "name": rec.name,
                 "state": "busy" if current is not None else "idle",
+                "busy_s": None if busy_ns is None else busy_ns / 1e9,
                 **_figures(mine),
                 "current": None,
             }
@@ -189,7 +196,8 @@ class Metrics:
                 "route": route,
                 "count": agg.requests,
                 "errors": agg.errors,
-                "latency": summarize(agg.counts, agg.sum_ns, agg.max_ns),
+                "latency": summarize(agg.latency_counts, agg.latency_sum_ns, agg.latency_max_ns),
+                "service": summarize(agg.counts, agg.sum_ns, agg.max_ns),
             }
             for (route, method), agg in routes.items()
         ]
@@ -202,6 +210,10 @@ class Metrics:
                 "pid": os.getpid(),
                 "started_at": started_wall,
                 "uptime_s": max(0.0, time.monotonic() - started_mono),
+                "cpu_s": time.process_time(),
+                "rss_bytes": _rss_bytes(),
+                "max_rss_bytes": _max_rss_bytes(),
+                "threads": threading.active_count(),
                 "barq_version": __version__,
                 "python": {
                     "implementation": platform.python_implementation(),
@@ -226,8 +238,24 @@ def _figures(stats: RouteStats) -> dict[str, Any]:
         "bytes_in": stats.bytes_in,
         "bytes_out": stats.bytes_out,
         "status": _status_dict(stats.status_counts),
-        "latency": summarize(stats.counts, stats.sum_ns, stats.max_ns),
+        "latency": summarize(stats.latency_counts, stats.latency_sum_ns, stats.latency_max_ns),
+        "service": summarize(stats.counts, stats.sum_ns, stats.max_ns),
     }
+
+
+def _rss_bytes() -> int | None:
+    """Resident memory now (Linux: /proc/self/statm), None where unknown."""
+    try:
+        with open("/proc/self/statm", "rb") as fh:
+            return int(fh.read().split()[1]) * _PAGE_SIZE
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _max_rss_bytes() -> int:
+    """Peak resident memory (getrusage: KiB on Linux, bytes on macOS)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024
 
 
 def _status_dict(counts: Sequence[int]) -> dict[str, int]:
@@ -260,4 +288,7 @@ def _server_section(server: _ServerLike | None, recorders: int, in_flight: int) 
         section["workers"] = server.thread_count if server is not None else recorders
     if section["busy_workers"] is None:
         section["busy_workers"] = in_flight
+    # Whether latencies include the wait for a worker (the server reads the
+    # kernel's receive timestamps where the platform has them: Linux).
+    section["queue_wait"] = bool(gauges.get("queue_wait"))
     return section

@@ -50,7 +50,13 @@ class RequestEnd:
 
     - ``route``: the matched route template, or ``"<unmatched>"``.
     - ``status``: the status code sent (500 when the application raised).
-    - ``duration_ns``: from the complete request to the response written.
+    - ``duration_ns``: the service time, from a worker picking the complete
+      request up to the response written.
+    - ``queued_ns``: how long the request's bytes had waited for a worker before
+      that (from the kernel's receive timestamp; 0 where the platform has none;
+      None when this request's arrival was not stamped: above about a thousand
+      reads per second and thread only a sample is). ``latency_ns`` is the sum:
+      the latency the client feels, seen from the server (None with ``queued_ns``).
     - ``bytes_in`` / ``bytes_out``: bytes read for the request / written for the
       response (head and body).
     - ``error``: None on success; otherwise what the server reported (``True`` when
@@ -68,11 +74,17 @@ class RequestEnd:
     bytes_in: int
     bytes_out: int
     error: object | None
+    queued_ns: int | None = 0
 
     @property
     def duration_s(self) -> float:
         """``duration_ns`` in seconds."""
         return self.duration_ns / 1e9
+
+    @property
+    def latency_ns(self) -> int | None:
+        """Queue wait plus service time, in nanoseconds (None: not measured)."""
+        return None if self.queued_ns is None else self.queued_ns + self.duration_ns
 
 
 RequestHook = Callable[[RequestStart], object] | Callable[[RequestEnd], object]

@@ -109,6 +109,18 @@ def render(snapshot: Mapping[str, Any]) -> str:
     out.simple(
         "barq_uptime_seconds", "gauge", "Seconds since the server started.", process["uptime_s"]
     )
+    out.simple(
+        "process_cpu_seconds_total",
+        "counter",
+        "User and system CPU time of the process, seconds.",
+        process.get("cpu_s"),
+    )
+    out.simple(
+        "process_resident_memory_bytes",
+        "gauge",
+        "Resident memory of the process, bytes.",
+        process.get("rss_bytes"),
+    )
     out.simple("barq_workers", "gauge", "Worker threads.", server.get("workers"))
     out.simple(
         "barq_workers_busy",
@@ -164,6 +176,13 @@ def render(snapshot: Mapping[str, Any]) -> str:
     for w in workers:
         out.sample("barq_worker_busy", {"worker": w["name"]}, 1 if w["state"] == "busy" else 0)
     out.family(
+        "barq_worker_busy_seconds_total",
+        "counter",
+        "Time the worker thread spent working rather than waiting for a ready connection.",
+    )
+    for w in workers:
+        out.sample("barq_worker_busy_seconds_total", {"worker": w["name"]}, w.get("busy_s"))
+    out.family(
         "barq_worker_requests_total", "counter", "Requests served, by worker and status class."
     )
     for w in workers:
@@ -184,7 +203,13 @@ def render(snapshot: Mapping[str, Any]) -> str:
         out.sample("barq_worker_sent_bytes_total", {"worker": w["name"]}, w["bytes_out"])
     out.histogram(
         "barq_worker_request_duration_seconds",
-        "Request duration (complete request to response written), by worker.",
+        "Service time (a worker picks the request up to the response written), by worker.",
+        (({"worker": w["name"]}, w["service"]) for w in workers),
+    )
+    out.histogram(
+        "barq_worker_request_latency_seconds",
+        "Latency (the request's bytes arrived to the response written: the wait for a "
+        "worker included), by worker.",
         (({"worker": w["name"]}, w["latency"]) for w in workers),
     )
 
@@ -203,7 +228,14 @@ def render(snapshot: Mapping[str, Any]) -> str:
         )
     out.histogram(
         "barq_http_request_duration_seconds",
-        "Request duration by method and route template.",
+        "Service time (a worker picks the request up to the response written) by method "
+        "and route template.",
+        (({"method": r["method"], "route": r["route"]}, r["service"]) for r in routes),
+    )
+    out.histogram(
+        "barq_http_request_latency_seconds",
+        "Latency (the request's bytes arrived to the response written: the wait for a "
+        "worker included) by method and route template.",
         (({"method": r["method"], "route": r["route"]}, r["latency"]) for r in routes),
     )
     return out.text()

@@ -27,7 +27,14 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from barq.http.semantics import METHODS
-from barq.metrics.histogram import BUCKET_COUNT, MAX_EXP, MIN_EXP, OVERFLOW_INDEX, SUB_BITS
+from barq.metrics.histogram import (
+    BUCKET_COUNT,
+    MAX_EXP,
+    MIN_EXP,
+    OVERFLOW_INDEX,
+    SUB_BITS,
+    bucket_index,
+)
 from barq.metrics.hooks import RequestEnd, RequestStart
 
 if TYPE_CHECKING:
@@ -54,27 +61,37 @@ MAX_ROUTES_PER_THREAD = 1000
 KNOWN_METHODS = frozenset(METHODS)
 """Other method tokens are counted as ``"OTHER"`` so clients cannot inflate cardinality."""
 
-# Layout of a stats list (new_stats): the latency histogram's buckets first, then these.
-SUM_NS = BUCKET_COUNT  # 1026: total latency, ns
-MAX_NS = SUM_NS + 1  # 1027: slowest request, ns
-FAILED = MAX_NS + 1  # 1028: failures that are not 5xx (app exceptions, failed writes)
-BYTES_IN = FAILED + 1  # 1029
-BYTES_OUT = BYTES_IN + 1  # 1030
-STATUS = BYTES_OUT + 1  # 1031..1036: responses by class: other, 1xx, 2xx, 3xx, 4xx, 5xx
+# Layout of a stats list (new_stats): two histograms' buckets first, then these.
+#
+# - *service*: from a worker picking the request up to its response being out;
+# - *latency*: the same plus the time the request's bytes waited (in the kernel's
+#   ready list, for a busy server) before a worker picked them up: the latency
+#   the client feels, as seen from the server.
+LATENCY = BUCKET_COUNT  # 1026..2051: the latency histogram
+SUM_NS = 2 * BUCKET_COUNT  # 2052: total service time, ns
+MAX_NS = SUM_NS + 1  # 2053: longest service time, ns
+LATENCY_SUM_NS = MAX_NS + 1  # 2054
+LATENCY_MAX_NS = LATENCY_SUM_NS + 1  # 2055
+FAILED = LATENCY_MAX_NS + 1  # 2056: failures that are not 5xx (app exceptions, failed writes)
+BYTES_IN = FAILED + 1  # 2057
+BYTES_OUT = BYTES_IN + 1  # 2058
+STATUS = BYTES_OUT + 1  # 2059..2064: responses by class: other, 1xx, 2xx, 3xx, 4xx, 5xx
 STATS_SIZE = STATUS + 6
 # _aggregate_each() and _add_histogram() write these as literals; keep them in step.
 assert (MIN_EXP, MAX_EXP, SUB_BITS, OVERFLOW_INDEX) == (9, 41, 5, 1025), "update the literals"
-assert (SUM_NS, MAX_NS, FAILED, BYTES_IN, BYTES_OUT, STATUS) == (
-    1026, 1027, 1028, 1029, 1030, 1031
+assert (LATENCY, SUM_NS, MAX_NS, LATENCY_SUM_NS, LATENCY_MAX_NS) == (
+    1026, 2052, 2053, 2054, 2055
 ), "update the literals"  # fmt: skip
+assert (FAILED, BYTES_IN, BYTES_OUT, STATUS) == (2056, 2057, 2058, 2059), "update the literals"
 
 
 def new_stats() -> list[int]:
     """A zeroed stats list for one (route, method) pair on one thread.
 
-    ``[bucket counts..., sum_ns, max_ns, failed, bytes_in, bytes_out, status
-    classes...]`` (offsets in the module constants). Only its worker thread
-    writes it, once per batch (see :func:`aggregate`).
+    ``[service buckets..., latency buckets..., sum_ns, max_ns, latency_sum_ns,
+    latency_max_ns, failed, bytes_in, bytes_out, status classes...]`` (offsets
+    in the module constants). Only its worker thread writes it, once per batch
+    (see :func:`aggregate`).
     """
     return [0] * STATS_SIZE
 
@@ -92,18 +109,33 @@ class RouteStats:
 
     @property
     def counts(self) -> list[int]:
-        """The latency histogram's bucket counts (a copy)."""
+        """The service-time histogram's bucket counts (a copy)."""
         return self.data[:BUCKET_COUNT]
 
     @property
     def sum_ns(self) -> int:
-        """Total latency in nanoseconds."""
+        """Total service time in nanoseconds."""
         return self.data[SUM_NS]
 
     @property
     def max_ns(self) -> int:
-        """Slowest request in nanoseconds."""
+        """Longest service time in nanoseconds."""
         return self.data[MAX_NS]
+
+    @property
+    def latency_counts(self) -> list[int]:
+        """The latency histogram's bucket counts (service time plus queue wait)."""
+        return self.data[LATENCY:SUM_NS]
+
+    @property
+    def latency_sum_ns(self) -> int:
+        """Total latency (queue wait included) in nanoseconds."""
+        return self.data[LATENCY_SUM_NS]
+
+    @property
+    def latency_max_ns(self) -> int:
+        """Slowest request (queue wait included) in nanoseconds."""
+        return self.data[LATENCY_MAX_NS]
 
     @property
     def status_counts(self) -> list[int]:
@@ -131,11 +163,11 @@ class RouteStats:
         return self.data[BYTES_OUT]
 
     def merge(self, other: list[int]) -> None:
-        """Add the stats list ``other`` into this one (maximum for ``max_ns``)."""
+        """Add the stats list ``other`` into this one (maximum for the maxima)."""
         data = self.data
         for i, value in enumerate(other):
             if value:
-                if i == MAX_NS:
+                if i in (MAX_NS, LATENCY_MAX_NS):
                     if value > data[i]:
                         data[i] = value
                 else:
@@ -151,6 +183,12 @@ class WorkerStateLike(Protocol):
     @property
     def busy_since(self) -> int: ...
 
+    @property
+    def started_ns(self) -> int: ...
+
+    @property
+    def idle(self) -> tuple[int, int]: ...
+
 
 BATCH = 64
 """Finished requests a worker queues before it aggregates them (see WorkerRecorder)."""
@@ -165,28 +203,33 @@ class WorkerState:
     without metrics); a recorder used on its own gets one of these.
     """
 
-    __slots__ = ("busy_since", "current")
+    __slots__ = ("busy_since", "current", "idle", "started_ns")
 
     def __init__(self) -> None:
         self.current: HTTPRequest | None = None
         self.busy_since = 0
+        self.started_ns = 0  # unknown: no utilisation for a recorder on its own
+        self.idle = (0, 0)
 
 
 class WorkerRecorder:
     """Metrics of one worker thread. Written only by that thread; read racily.
 
     The hot path is one tuple ``(route, method, status, duration_ns, bytes_in,
-    bytes_out, error)`` appended to ``pending``. Every :data:`BATCH` requests the
-    worker thread adds the queued tuples into its per-route stats lists in one
-    pass (:meth:`flush`, see :func:`aggregate`). Touching the recorder's scattered
-    objects once per batch instead of once per request is what makes recording
-    cheap inside a real server, where the application evicts them from the CPU
-    caches between two requests (free-threaded 3.13, server CPU per request with
-    recording on minus off: 5-9 µs when every request updated the stats
-    directly, 1-2 µs batched). Readers still see exact figures: they add the
-    queued tuples to the aggregated stats, under a sequence counter (``flushes``,
-    odd while a flush runs) so that a flush in between makes them copy again
-    instead of counting a batch twice or not at all.
+    bytes_out, error)`` appended to ``pending`` — and, for a request in the
+    latency sample (its arrival was stamped: every request at low rates, about
+    one per millisecond above), ``(route, method, latency_ns)`` to ``sampled``.
+    Every :data:`BATCH` requests the worker thread adds the queued tuples into
+    its per-route stats lists in one pass (:meth:`flush`, see :func:`aggregate`).
+    Touching the recorder's scattered objects once per batch instead of once
+    per request is what makes recording cheap inside a real server, where the
+    application evicts them from the CPU caches between two requests
+    (free-threaded 3.13, server CPU per request with recording on minus off:
+    5-9 µs when every request updated the stats directly, 1-2 µs batched).
+    Readers still see exact figures: they add the queued tuples to the
+    aggregated stats, under a sequence counter (``flushes``, odd while a flush
+    runs) so that a flush in between makes them copy again instead of counting
+    a batch twice or not at all.
 
     Registered hooks run inside :meth:`request_started` / :meth:`request_finished`.
 
@@ -206,6 +249,7 @@ class WorkerRecorder:
         "name",
         "pending",
         "routes",
+        "sampled",
         "start_hooks",
         "state",
     )
@@ -225,6 +269,9 @@ class WorkerRecorder:
         self.routes: dict[str, dict[str, list[int]]] = {}
         #: Finished requests not aggregated yet (tuples, see above).
         self.pending: list[tuple[Any, ...]] = []
+        #: ``(route, method, latency_ns)`` of the finished requests in the latency
+        #: sample (those whose arrival was stamped), not aggregated yet.
+        self.sampled: list[tuple[Any, ...]] = []
         self.flushes = 0
         self.start_hooks: tuple[Callable[[RequestStart], object], ...] = ()
         self.end_hooks: tuple[Callable[[RequestEnd], object], ...] = ()
@@ -256,6 +303,19 @@ class WorkerRecorder:
         since: int = self.state.busy_since
         return since
 
+    def busy_ns(self, now_ns: int) -> int | None:
+        """Nanoseconds this thread has spent working (not waiting for a ready
+        connection) since it started, as of ``now_ns`` (``perf_counter_ns``);
+        None when its worker does not keep the figures."""
+        state = self.state
+        started: int = state.started_ns
+        if not started:
+            return None
+        idle_ns, waiting_since = state.idle
+        if waiting_since:
+            idle_ns += max(0, now_ns - waiting_since)
+        return max(0, now_ns - started - idle_ns)
+
     # -- the worker thread's side ----------------------------------------------
 
     def request_started(self, request: HTTPRequest, start_ns: int) -> None:
@@ -276,16 +336,22 @@ class WorkerRecorder:
         bytes_in: int,
         bytes_out: int,
         error: object,
+        queued_ns: int = 0,
     ) -> None:
         """Account for a finished request and mark this worker idle.
 
         ``error`` is truthy when the request failed in a way its status does not
         show (an application exception, a failed write); 5xx always count as errors.
+        ``queued_ns``: how long the request's bytes waited before a worker took
+        them (its latency is that plus ``end_ns - start_ns``); negative when the
+        request is not in the latency sample (its arrival was not stamped).
         """
         own = self._own_state
         if own is not None:
             own.current = None
         duration = end_ns - start_ns
+        if queued_ns >= 0:  # in the latency sample
+            self.sampled.append((request.route, request.method, max(duration, 0) + queued_ns))
         pending = self.pending
         pending.append(
             (request.route, request.method, status, duration, bytes_in, bytes_out, error)
@@ -293,7 +359,9 @@ class WorkerRecorder:
         if len(pending) >= BATCH:
             self.flush()
         if self.end_hooks:
-            self.run_end_hooks(request, status, start_ns, duration, bytes_in, bytes_out, error)
+            self.run_end_hooks(
+                request, status, start_ns, duration, bytes_in, bytes_out, error, queued_ns
+            )
 
     def flush(self) -> None:
         """Aggregate the queued requests (only ever on the recorder's own thread)."""
@@ -303,6 +371,10 @@ class WorkerRecorder:
         self.flushes += 1  # odd: readers copy again
         self._last = aggregate(pending, self.routes, self._last)
         pending.clear()
+        sampled = self.sampled
+        if sampled:
+            add_latencies(sampled, self.routes)
+            sampled.clear()
         self.flushes += 1  # even again
 
     # -- readers (any thread) ---------------------------------------------------
@@ -321,6 +393,7 @@ class WorkerRecorder:
                 for method, stats in by_method.copy().items()
             ]
             queued = self.pending.copy()
+            sampled = self.sampled.copy()
             if not before % 2 and self.flushes == before:
                 break  # no flush ran while we copied
             # A flush is running or ran: copy again. A worker thread descheduled
@@ -332,11 +405,12 @@ class WorkerRecorder:
             elif now > deadline:
                 break
             time.sleep(0)
-        if queued:
+        if queued or sampled:
             routes: dict[str, dict[str, list[int]]] = {}
             for route, method, stats in copied:
                 routes.setdefault(route, {})[method] = stats
             aggregate(queued, routes, (None, None, new_stats()))
+            add_latencies(sampled, routes)
             copied = [
                 (route, method, stats)
                 for route, by_method in routes.items()
@@ -375,6 +449,7 @@ class WorkerRecorder:
         bytes_in: int,
         bytes_out: int,
         error: object,
+        queued_ns: int = 0,
     ) -> None:
         """Call the end hooks for ``request`` (errors are logged, never raised)."""
         event = RequestEnd(
@@ -389,6 +464,7 @@ class WorkerRecorder:
             bytes_in,
             bytes_out,
             error or None,
+            queued_ns if queued_ns >= 0 else None,
         )
         for hook in self.end_hooks:
             try:
@@ -411,7 +487,7 @@ def aggregate(
     A batch of one (route, method) — the usual case for a busy endpoint — is
     added column-wise: transposed with ``zip``, each figure computed by builtins
     over a whole column (``sum``, ``max``, ``tuple.count``, ``sorted`` +
-    ``bisect`` for the histogram), so the interpreter runs a few dozen bytecodes
+    ``bisect`` for the histograms), so the interpreter runs a few dozen bytecodes
     per batch and per latency bucket rather than per request. A batch mixing
     routes is added record by record. ``last`` is ``(route, method, stats)`` of
     the previous batch; the new one is returned.
@@ -459,15 +535,15 @@ def _aggregate_each(
         # The stats offsets as literals too: literal ints are immortal, module
         # globals are shared objects whose refcounts workers would contend on.
         stats[i] += 1
-        stats[1026] += d  # SUM_NS
-        if d > stats[1027]:  # MAX_NS
-            stats[1027] = d
+        stats[2052] += d  # SUM_NS
+        if d > stats[2053]:  # MAX_NS
+            stats[2053] = d
         if error and status < 500:
-            stats[1028] += 1  # FAILED
-        stats[1029] += bytes_in  # BYTES_IN
-        stats[1030] += bytes_out  # BYTES_OUT
+            stats[2056] += 1  # FAILED
+        stats[2057] += bytes_in  # BYTES_IN
+        stats[2058] += bytes_out  # BYTES_OUT
         cls = status // 100
-        stats[1031 + cls if 0 < cls < 6 else 1031] += 1  # STATUS
+        stats[2059 + cls if 0 < cls < 6 else 2059] += 1  # STATUS
     return last_route, last_method, stats
 
 
@@ -481,9 +557,9 @@ def _add_columns(
 ) -> None:
     """Add the columns of one (route, method)'s records into its stats list."""
     count = len(durations)
-    _add_histogram(stats, durations)
     if min(durations) < 0:  # a clock step: counted in the lowest bucket, adds nothing
         durations = tuple(d if d > 0 else 0 for d in durations)
+    _add_histogram(stats, durations)
     stats[SUM_NS] += sum(durations)
     longest = max(durations)
     if longest > stats[MAX_NS]:
@@ -502,7 +578,7 @@ def _add_columns(
 
 
 def _add_histogram(stats: list[int], durations: tuple[int, ...]) -> None:
-    """Count ``durations`` into the bucket counts at the start of ``stats``.
+    """Count ``durations`` into the service-time buckets at the start of ``stats``.
 
     Sorted first, then one step per *bucket*: the bucket of the smallest value
     left, its exclusive upper bound, and ``bisect`` for how many values lie
@@ -527,6 +603,18 @@ def _add_histogram(stats: list[int], durations: tuple[int, ...]) -> None:
         end = bisect_left(ordered, upper, pos)
         stats[index] += end - pos
         pos = end
+
+
+def add_latencies(samples: list[tuple[Any, ...]], routes: dict[str, dict[str, list[int]]]) -> None:
+    """Add ``(route, method, latency_ns)`` samples (``WorkerRecorder.sampled``)
+    into the latency histograms of ``routes``, one by one: at high rates only
+    about one request per millisecond and thread is in the sample."""
+    for route, method, t in samples:
+        stats = _stats_for(routes, route, method)
+        stats[LATENCY + bucket_index(t)] += 1
+        stats[LATENCY_SUM_NS] += t
+        if t > stats[LATENCY_MAX_NS]:
+            stats[LATENCY_MAX_NS] = t
 
 
 def _stats_for(

@@ -33,6 +33,19 @@ class WorkerState(Protocol):
         """``perf_counter_ns()`` when :attr:`current` started (stale while idle)."""
         ...
 
+    @property
+    def started_ns(self) -> int:
+        """``perf_counter_ns()`` when the thread began serving (0: not known)."""
+        ...
+
+    @property
+    def idle(self) -> tuple[int, int]:
+        """``(idle_ns, waiting_since)``: nanoseconds spent waiting for work before
+        the current wait, and when the current wait began (0 while working).
+        One attribute, replaced whole, so a reader never sees half an update;
+        kept only while a metrics sink is attached."""
+        ...
+
 
 class WorkerMetrics(Protocol):
     """One worker thread's recorder; called only on that thread."""
@@ -50,11 +63,15 @@ class WorkerMetrics(Protocol):
         bytes_in: int,
         bytes_out: int,
         error: bool,
+        queued_ns: int = 0,
     ) -> None:
         """The response went out (or failed to): account for it.
 
         ``error`` is True when the request failed in a way its status does not
-        show (an application exception, a failed write).
+        show (an application exception, a failed write). ``queued_ns``: how long
+        the request's bytes waited for a worker before ``start_ns``; 0 where the
+        platform does not say, -1 for a request whose arrival was not stamped
+        (at high rates only a sample of reads is, see ``barq.server.worker``).
         """
         ...
 

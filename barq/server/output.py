@@ -52,6 +52,7 @@ class Outgoing:
         "iterator",
         "keep",
         "on_complete",
+        "queued_ns",
         "request",
         "sent",
         "start_ns",
@@ -67,6 +68,7 @@ class Outgoing:
         self.keep = keep
         self.start_ns = start_ns
         self.bytes_in = bytes_in
+        self.queued_ns = 0  # how long the request waited for a worker (metrics)
         self.sent = 0  # bytes written, head included
         self.error = False  # failed in a way the status does not show
         self.abort = False  # framing is broken: cut the connection, do not reuse it

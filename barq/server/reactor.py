@@ -52,7 +52,15 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from barq.http.serializer import error_response
-from barq.server.connection import BODY, HEADER, KEEPALIVE, LINGER, WRITE, Connection
+from barq.server.connection import (
+    BODY,
+    HEADER,
+    KEEPALIVE,
+    LINGER,
+    WRITE,
+    Connection,
+    enable_arrival_timestamps,
+)
 
 if TYPE_CHECKING:
     from barq.server.config import ServerConfig
@@ -323,6 +331,7 @@ class Reactor:
         config = self.config
         connections = self.connections
         per_client = config.max_connections_per_client
+        timestamps = config.metrics is not None
         while True:
             if len(connections) >= config.max_connections and not backlog_only:
                 if not _readable(listener.fileno()):
@@ -344,6 +353,8 @@ class Reactor:
                     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 with contextlib.suppress(OSError, AttributeError):
                     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NOTSENT_LOWAT, NOTSENT_LOWAT)
+                if timestamps:  # metrics: how long requests wait for a worker
+                    enable_arrival_timestamps(sock)
                 peer = (addr[0], addr[1])
                 local_name = sock.getsockname()
                 local = (local_name[0], local_name[1])
@@ -356,6 +367,8 @@ class Reactor:
             conn = Connection(
                 sock, peer, local, self.limits, config.keepalive_timeout, config.body_factory()
             )
+            if timestamps:
+                conn.accepted_ns = time.time_ns()
             connections[conn.fd] = conn
             self.accepted += 1
             try:

@@ -14,6 +14,7 @@ from typing import Any
 from barq.http.messages import Application
 from barq.runtime import describe_interpreter, warn_if_gil_reenabled
 from barq.server.config import ServerConfig
+from barq.server.connection import ARRIVAL_TIMESTAMPS
 from barq.server.listeners import bind_listeners, describe_listener
 from barq.server.reactor import Reactor
 from barq.server.worker import Worker
@@ -234,6 +235,9 @@ class Server:
             "timed_out": reactor.timed_out,
             "workers": len(self.workers),
             "busy_workers": sum(1 for w in self.workers if w.current is not None),
+            # 1 when latencies include the wait for a worker (metrics on, and the
+            # platform stamps what sockets receive)
+            "queue_wait": int(ARRIVAL_TIMESTAMPS and self.config.metrics is not None),
         }
 
 
