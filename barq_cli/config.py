@@ -92,6 +92,8 @@ class ToolConfig:
     root: Path
     path: Path | None = None
     values: dict[str, Any] = field(default_factory=dict)
+    #: keys whose value :meth:`pick` took from the file (for error messages)
+    picked: set[str] = field(default_factory=set)
 
     def where(self, key: str) -> str:
         return f"[tool.barq] {key} in {self.path}" if self.path else key
@@ -125,7 +127,16 @@ class ToolConfig:
         if cli_value is not None and cli_value != () and cli_value != []:
             return cli_value
         value = self.get(key, convert)
-        return default if value is None else value
+        if value is None:
+            return default
+        self.picked.add(key)
+        return value
+
+    def source(self, option: ServerOption) -> str:
+        """Where ``option``'s value came from, for an error message."""
+        if option.name in self.picked:
+            return self.where(option.name)
+        return f"{option.flag} (or {option.envvar})"
 
 
 def load_tool_config(directory: Path | None = None) -> ToolConfig:
@@ -182,6 +193,31 @@ def as_str_list(value: Any) -> list[str]:
 
 
 CONVERTERS: dict[type, Callable[[Any], Any]] = {int: as_int, float: as_float, bool: as_bool}
+
+
+_BASIC_OPTIONS = (
+    ServerOption("threads", int, "", None),
+    ServerOption("port", int, "", 8000),
+    ServerOption("host", str, "", "127.0.0.1"),
+)
+
+
+def checked_server_config(tool: ToolConfig, **settings: Any) -> Any:
+    """``ServerConfig(**settings)``, validated; a bad value raises
+    :class:`ConfigError` naming where it came from (the flag or environment
+    variable, or the ``[tool.barq]`` key and its file)."""
+    from barq.server import ServerConfig
+
+    try:
+        config = ServerConfig(**settings)
+        config.validate()
+    except (TypeError, ValueError) as exc:
+        message = str(exc)
+        for option in (*SERVER_OPTIONS, *_BASIC_OPTIONS):
+            if message.startswith(option.name + " "):
+                raise ConfigError(f"{tool.source(option)}: {message}") from None
+        raise ConfigError(f"bad option value: {message}") from None
+    return config
 
 
 def pick_limits(tool: ToolConfig, cli: dict[str, Any]) -> dict[str, Any]:

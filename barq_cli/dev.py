@@ -14,6 +14,7 @@ from barq_cli.config import (
     as_int,
     as_str,
     as_str_list,
+    checked_server_config,
     parse_host_port,
     pick_limits,
 )
@@ -106,12 +107,11 @@ def register(app: typer.Typer) -> None:
             )
             access = tool.pick("access_log", access_log, True, as_bool)
             limits = pick_limits(tool, cli)
+            # What the child will build: checked here, where the error can name
+            # its source, rather than as a traceback in the child.
+            checked_server_config(tool, host=host, port=port, threads=threads, **limits)
         except ConfigError as exc:
             fail(str(exc))
-        if not 0 <= port <= 65535:
-            fail(f"port must be between 0 and 65535, not {port}")
-        if threads is not None and threads < 1:
-            fail(f"threads must be at least 1, not {threads}")
         if stats_address is not None:
             from barq.metrics import is_loopback
 

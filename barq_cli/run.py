@@ -10,13 +10,12 @@ from rich.markup import escape
 
 from barq_cli.common import err_console, fail, load_config, locate_app
 from barq_cli.config import (
-    SERVER_OPTIONS,
     ConfigError,
-    ServerOption,
     ToolConfig,
     as_bool,
     as_int,
     as_str,
+    checked_server_config,
     pick_limits,
 )
 from barq_cli.helpformat import HelpCommand
@@ -48,7 +47,7 @@ def _settings(tool: ToolConfig, cli: dict[str, Any]) -> dict[str, Any]:
 
 def serve_app(app_path: str | None, cli: dict[str, Any], verbose: bool) -> None:
     """Resolve settings, import the app and serve it until SIGINT/SIGTERM."""
-    from barq.server import AddressInUseError, Server, ServerConfig, StartupError
+    from barq.server import AddressInUseError, Server, StartupError
     from barq_cli.discovery import AppImportError, import_app
     from barq_cli.proxy import ProxyHeadersApp, TrustedProxies
 
@@ -59,7 +58,8 @@ def serve_app(app_path: str | None, cli: dict[str, Any], verbose: bool) -> None:
     except ConfigError as exc:
         fail(str(exc))
     try:
-        config = ServerConfig(
+        config = checked_server_config(
+            tool,
             host=settings["host"],
             port=settings["port"],
             uds=settings["uds"],
@@ -67,14 +67,8 @@ def serve_app(app_path: str | None, cli: dict[str, Any], verbose: bool) -> None:
             access_log=settings["access_log"],
             **settings["limits"],
         )
-        config.validate()
-    except (TypeError, ValueError) as exc:
-        message = str(exc)
-        for option in (*SERVER_OPTIONS, *_BASIC_OPTIONS):
-            if message.startswith(option.name + " "):
-                message = f"{option.flag} (or {option.envvar}): {message}"
-                break
-        fail(f"bad option value: {message}")
+    except ConfigError as exc:
+        fail(str(exc))
     stats_address = None
     if settings["stats"]:
         from barq.metrics import StatsAddressError, parse_stats_address
@@ -154,13 +148,6 @@ def serve_app(app_path: str | None, cli: dict[str, Any], verbose: bool) -> None:
     finally:
         if stats is not None:
             stats.stop()
-
-
-#: Options that are not ServerConfig limits, named like them in error messages.
-_BASIC_OPTIONS = (
-    ServerOption("threads", int, "", None),
-    ServerOption("port", int, "", 8000),
-)
 
 
 def register(app: typer.Typer) -> None:

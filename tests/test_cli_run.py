@@ -216,6 +216,38 @@ def test_run_bad_tool_barq_value(tmp_path: Path) -> None:
     assert "[tool.barq] port" in result.stderr and "expected an integer" in result.stderr
 
 
+@pytest.mark.parametrize("command", ["run", "dev"])
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("threads = 0", "threads must be at least 1"),
+        ("max_body_bytes = -5", "max_body_bytes must not be negative"),
+        ("port = 99999", "port must be between 0 and 65535"),
+    ],
+)
+def test_out_of_range_config_values_name_their_file(
+    tmp_path: Path, command: str, line: str, message: str
+) -> None:
+    """A value from [tool.barq] is reported as coming from there (not as a
+    command-line flag), and `barq dev` says so itself instead of its child
+    failing with a traceback."""
+    (tmp_path / "main.py").write_text(ECHO_APP)
+    (tmp_path / "pyproject.toml").write_text(f"[tool.barq]\n{line}\n")
+    result = run_cli(tmp_path, command)
+    flat = " ".join(result.stderr.split())
+    assert result.returncode == 1, result.stderr
+    key = line.split()[0]
+    assert f"[tool.barq] {key} in {tmp_path / 'pyproject.toml'}: {message}" in flat
+    assert "Traceback" not in result.stderr + result.stdout
+    # The same value on the command line is named as the flag.
+    flag = "--" + key.replace("_", "-")
+    (tmp_path / "pyproject.toml").unlink()
+    value = line.split(" = ")[1]
+    result = run_cli(tmp_path, command, f"{flag}={value}")
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr + result.stdout
+
+
 # -- barq routes -----------------------------------------------------------------------
 
 
