@@ -11,6 +11,7 @@ import http.client
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -25,6 +26,7 @@ import pytest
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="barq dev tests need Linux")
 
 CLI = [sys.executable, "-m", "barq_cli"]
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def _env() -> dict[str, str]:
@@ -379,3 +381,26 @@ def test_dev_no_access_log_and_a_failed_first_load(
     assert "x-barq-error" not in http_request(port, "HEAD")[1]
     time.sleep(0.3)
     assert '"GET / HTTP' not in dev.output and '"HEAD / HTTP' not in dev.output
+
+
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk not installed")
+def test_reload_never_fails_a_keep_alive_client(tmp_path: Path) -> None:
+    """Saves under wrk (20 keep-alive connections) and three http.client loops
+    reusing their connections: no socket error, no non-2xx, every answer from
+    the old or the new code (benchmarks/reload_bench.py, five saves)."""
+    out = tmp_path / "reload.json"
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "reload_bench.py"), "-n", "5",
+         "--pause", "0.6", "--keepalive", "3", "--wrk", "20", "--json", str(out)],
+        capture_output=True, text=True, timeout=120, cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+    assert out.exists(), result.stdout + result.stderr
+    figures = json.loads(out.read_text())
+    assert figures["observed"] == 5 and figures["missed"] == 0, figures
+    assert figures["failed_requests"] == 0, result.stderr
+    assert figures["keepalive_failed"] == 0, result.stderr
+    assert figures["keepalive_requests"] > 100  # the loops really ran across the saves
+    assert figures["wrk_socket_errors"] == 0 and figures["wrk_non_2xx"] == 0, figures
+    assert figures["dev_exit_code"] == 0
+    assert figures["median_ms"] <= 1000  # generous here; the benchmark's target is 200
