@@ -224,7 +224,7 @@ def test_hooks_added_and_removed_while_serving() -> None:
         snap = settled(total)
         assert sum(w["requests"] for w in snap["workers"]) == total == snap["totals"]["requests"]
         assert snap["totals"]["status"]["2xx"] == statuses.count(200)
-        assert snap["totals"]["latency"]["count"] == total
+        assert snap["totals"]["service"]["count"] == total
 
         events: list[RequestEnd] = []
         lock = threading.Lock()
