@@ -27,6 +27,10 @@ class BarqError(Exception):
     """Base class for configuration errors raised while building an application."""
 
 
+#: the name FastAPI apps catch (``from barq.exceptions import FastAPIError``)
+FastAPIError = BarqError
+
+
 class HTTPException(Exception):
     """Stop handling the request and answer ``status_code`` with ``{"detail": detail}``.
 
@@ -139,7 +143,15 @@ def clip_input(value: Any, depth: int = INPUT_DEPTH) -> Any:
         return [clip_input(v, depth - 1) for v in value] if depth > 0 else "…"
     if isinstance(value, dict):
         return {str(k): clip_input(v, depth - 1) for k, v in value.items()} if depth > 0 else "…"
-    return value
+    if value is None or isinstance(value, str | int | float):
+        return value
+    import pydantic_core  # only on the error path (this module stays import-light)
+
+    try:  # dates, UUIDs, models: what JSON can carry; an uploaded file by its name
+        return pydantic_core.to_jsonable_python(value)
+    except Exception:
+        filename = getattr(value, "filename", None)
+        return filename if isinstance(filename, str) else type(value).__name__
 
 
 def missing_error(*loc: str) -> dict[str, Any]:
