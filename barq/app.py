@@ -25,12 +25,19 @@ import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
+from barq.concurrency import LoopThread, run_sync
 from barq.datastructures import State
 from barq.exceptions import BarqError, HTTPException, RequestValidationError, clip_input
 from barq.http.messages import HTTPRequest, HTTPResponse
 from barq.http.semantics import body_allowed
-from barq.middleware.base import BaseHTTPMiddleware, CallNext, DispatchFunction, Middleware
-from barq.mounting import add_mount, dispatch_mount
+from barq.middleware.base import (
+    BaseHTTPMiddleware,
+    CallNext,
+    DispatchFunction,
+    Middleware,
+    acall,
+)
+from barq.mounting import acall_mounted, add_mount, call_mounted, find_mount
 from barq.requests import Request
 from barq.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
 from barq.routing import Route, RouteDecorators, Router
@@ -145,7 +152,8 @@ class Barq(RouteDecorators):
         self._stack: CallNext | None = None
         self._build_lock = threading.Lock()
         self._handler_cache: dict[type, ExceptionHandler | None] = {}
-        self._lifespan_cm: contextlib.AbstractContextManager[Any] | None = None
+        self._lifespan_cm: Any = None
+        self._loop_thread: LoopThread | None = None
         self._started = False
 
     # -- registration -------------------------------------------------------
@@ -288,14 +296,17 @@ class Barq(RouteDecorators):
         if self._started:
             return
         for hook in self.startup_handlers:
-            hook()
+            self._run_hook(hook)
         for _, mounted in self.mounts:
             mounted_startup = getattr(mounted, "startup", None)
             if mounted_startup is not None:
                 mounted_startup()
         if self.lifespan is not None:
             cm = self._lifespan_context()
-            value = cm.__enter__()
+            if isinstance(cm, contextlib.AbstractAsyncContextManager):
+                value = self._lifespan_loop().run(cm.__aenter__())
+            else:
+                value = cm.__enter__()
             self._lifespan_cm = cm
             if isinstance(value, Mapping):
                 self.state.update(value)
@@ -311,13 +322,16 @@ class Barq(RouteDecorators):
         cm, self._lifespan_cm = self._lifespan_cm, None
         if cm is not None:
             try:
-                cm.__exit__(None, None, None)
+                if isinstance(cm, contextlib.AbstractAsyncContextManager):
+                    self._lifespan_loop().run(cm.__aexit__(None, None, None))
+                else:
+                    cm.__exit__(None, None, None)
             except Exception as exc:
                 logger.exception("error in the lifespan shutdown")
                 errors.append(exc)
         for hook in self.shutdown_handlers:
             try:
-                hook()
+                self._run_hook(hook)
             except Exception as exc:
                 logger.exception("error in shutdown hook %r", hook)
                 errors.append(exc)
@@ -329,19 +343,40 @@ class Barq(RouteDecorators):
                 except Exception as exc:
                     logger.exception("error in the shutdown of mounted app %r", mounted)
                     errors.append(exc)
+        loop, self._loop_thread = self._loop_thread, None
+        if loop is not None:
+            loop.stop()
         if errors:
             raise errors[0]
 
-    def _lifespan_context(self) -> contextlib.AbstractContextManager[Any]:
+    def _lifespan_loop(self) -> LoopThread:
+        """The loop async lifespan code and hooks run on (started on first use)."""
+        if self._loop_thread is None:
+            self._loop_thread = LoopThread()
+        return self._loop_thread
+
+    def _run_hook(self, hook: Callable[[], Any]) -> None:
+        result = hook()
+        if inspect.isawaitable(result):
+            self._lifespan_loop().run(result)
+
+    def _lifespan_context(
+        self,
+    ) -> contextlib.AbstractContextManager[Any] | contextlib.AbstractAsyncContextManager[Any]:
         lifespan = self.lifespan
         assert lifespan is not None
         if inspect.isgeneratorfunction(lifespan):
             return contextlib.contextmanager(lifespan)(self)
+        if inspect.isasyncgenfunction(lifespan):
+            return contextlib.asynccontextmanager(lifespan)(self)
         cm = lifespan(self)
-        if not isinstance(cm, contextlib.AbstractContextManager):
+        if not isinstance(
+            cm, contextlib.AbstractContextManager | contextlib.AbstractAsyncContextManager
+        ):
             raise BarqError(
-                "lifespan= must be a generator function taking the app (yield once) or "
-                f"return a context manager; {lifespan!r} returned {cm!r}"
+                "lifespan= must be a generator function taking the app (yield once), an "
+                "async one, or return a (async) context manager; "
+                f"{lifespan!r} returned {cm!r}"
             )
         return cm
 
@@ -368,7 +403,9 @@ class Barq(RouteDecorators):
             from barq.openapi.docs import add_docs_routes
 
             add_docs_routes(self)
-            app: CallNext = self._dispatch
+            # Without middleware the chain is the dispatch method itself (the
+            # fast path of def routes); middleware gets a link it can also await.
+            app: CallNext = _Dispatcher(self) if self.user_middleware else self._dispatch
             for spec in reversed(self.user_middleware):
                 app = spec.build(app)
             self.router.frozen = True
@@ -402,36 +439,80 @@ class Barq(RouteDecorators):
             raise RuntimeError("a mounted application must be built with its parent")
         return stack(Request(request.raw, self))
 
-    def _dispatch(self, request: Request) -> Response:
+    async def aserve_request(self, request: Request) -> Response:
+        """:meth:`serve_request` from async code (a parent app's async middleware)."""
+        stack = self._stack
+        if stack is None:
+            raise RuntimeError("a mounted application must be built with its parent")
+        if not self.user_middleware:
+            return await self._adispatch(Request(request.raw, self))
+        return await acall(stack, Request(request.raw, self))
+
+    def _find(self, request: Request) -> tuple[Any, Any]:
+        """Where ``request`` goes: ``(route, params)``, or ``(None, response)`` for
+        a redirect, or ``(mount, sub_request)`` for a mounted app. Raises the 404/405."""
         raw = request.raw
-        try:
+        if self.mounts:
+            target = find_mount(self.mounts, request)
+            if target is not None:
+                return target
+        match = self._tree.match(raw.method, raw.path)
+        if match is None:
+            redirect = self._slash_redirect(raw) if self.redirect_slashes else None
+            if redirect is not None:
+                return None, redirect
             if self.mounts:
-                mounted = dispatch_mount(self.mounts, request)
-                if mounted is not None:
-                    return mounted
-            match = self._tree.match(raw.method, raw.path)
-            if match is None:
-                redirect = self._slash_redirect(raw) if self.redirect_slashes else None
-                if redirect is not None:
-                    return redirect
-                if self.mounts:
-                    mounted = dispatch_mount(self.mounts, request, fallback=True)
-                    if mounted is not None:
-                        return mounted
-                raise HTTPException(404)
-            route = match.route
-            if route is None:
-                allowed = ", ".join(match.allowed or ())
-                raise HTTPException(405, headers={"allow": allowed})
-            raw.route = route.path
-            request.route = route
-            request.path_params = dict(match.params)
-            return route.handle(request, match.params)
+                target = find_mount(self.mounts, request, fallback=True)
+                if target is not None:
+                    return target
+            raise HTTPException(404)
+        route = match.route
+        if route is None:
+            allowed = ", ".join(match.allowed or ())
+            raise HTTPException(405, headers={"allow": allowed})
+        raw.route = route.path
+        request.route = route
+        request.path_params = dict(match.params)
+        return route, match.params
+
+    def _dispatch(self, request: Request) -> Response:
+        try:
+            where, what = self._find(request)
+            if isinstance(where, Route):
+                return where.handle(request, what)
+            if where is None:
+                response: Response = what
+                return response
+            return call_mounted(where, request, what)
         except Exception as exc:
             handler = self._lookup_handler(exc)
             if handler is None:
                 raise
-            return handler(request, exc)
+            result = handler(request, exc)
+            if inspect.isawaitable(result):
+                result = run_sync(result)
+            return result
+
+    async def _adispatch(self, request: Request) -> Response:
+        """:meth:`_dispatch` from async code (below an async middleware)."""
+        try:
+            where, what = self._find(request)
+            if isinstance(where, Route):
+                if where.is_async:
+                    return await where.handle_async(request, what)
+                return where.handle(request, what)
+            if where is None:
+                response: Response = what
+                return response
+            return await acall_mounted(where, request, what)
+        except Exception as exc:
+            handler = self._lookup_handler(exc)
+            if handler is None:
+                raise
+            result = handler(request, exc)
+            if inspect.isawaitable(result):
+                result = await result
+            return result
 
     def _slash_redirect(self, raw: HTTPRequest) -> Response | None:
         path = raw.path
@@ -472,7 +553,10 @@ class Barq(RouteDecorators):
         handler = self.exception_handlers.get(Exception) or self.exception_handlers.get(500)
         if handler is not None:
             try:
-                return handler(request, exc)
+                result = handler(request, exc)
+                if inspect.isawaitable(result):
+                    result = run_sync(result)
+                return result
             except Exception:
                 logger.exception("the 500 exception handler itself failed")
         if self.debug:
@@ -502,6 +586,23 @@ class Barq(RouteDecorators):
 
     def __repr__(self) -> str:
         return f"<Barq {self.title!r} routes={len(self.routes)}>"
+
+
+class _Dispatcher:
+    """The innermost link of the middleware chain: routing and the handlers, the
+    plain way (``link(request)``) or the async way (``await link.acall(request)``)."""
+
+    __slots__ = ("_adispatch", "_dispatch")
+
+    def __init__(self, app: Barq) -> None:
+        self._dispatch = app._dispatch
+        self._adispatch = app._adispatch
+
+    def __call__(self, request: Request) -> Response:
+        return self._dispatch(request)
+
+    async def acall(self, request: Request) -> Response:
+        return await self._adispatch(request)
 
 
 def debug_response(request: Request, exc: BaseException) -> Response:

@@ -15,7 +15,8 @@ it; Barq runs them on the same worker thread once the response is on the wire
         tasks.add_task(send_email, email, subject="Welcome")
         return {"ok": True}
 
-Tasks run in the order they were added. A task that raises is logged (logger
+Tasks run in the order they were added; ``async def`` tasks are awaited on the
+worker thread's event loop. A task that raises is logged (logger
 ``barq.background``) and the remaining tasks still run; the server and the
 connection are unaffected. A single callable can also be passed as
 ``Response(background=BackgroundTask(fn, *args))``.
@@ -23,6 +24,7 @@ connection are unaffected. A single callable can also be passed as
 
 from __future__ import annotations
 
+import inspect
 import logging
 import threading
 from collections.abc import Callable
@@ -46,7 +48,11 @@ class BackgroundTask:
         self.kwargs = kwargs
 
     def __call__(self) -> None:
-        self.func(*self.args, **self.kwargs)
+        result = self.func(*self.args, **self.kwargs)
+        if inspect.isawaitable(result):
+            from barq.concurrency import run_sync
+
+            run_sync(result)
 
     def __repr__(self) -> str:
         name = getattr(self.func, "__qualname__", repr(self.func))

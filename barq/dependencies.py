@@ -10,7 +10,7 @@ stopping at the first. Generator dependencies are entered here and finished by
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import AsyncGenerator, Generator
 from typing import Any
 
 import pydantic
@@ -19,7 +19,7 @@ from barq.context import RequestContext
 from barq.exceptions import missing_error, validation_errors
 from barq.signatures import CallPlan, ParamField
 
-__all__ = ["solve", "teardown"]
+__all__ = ["solve", "solve_async", "teardown", "teardown_async"]
 
 _MISSING: Any = object()
 
@@ -142,6 +142,89 @@ def solve(plan: CallPlan, ctx: RequestContext) -> dict[str, Any] | None:
     if len(ctx.errors) != errors_before:
         return None
     return kwargs
+
+
+async def solve_async(plan: CallPlan, ctx: RequestContext) -> dict[str, Any] | None:
+    """:func:`solve` for a plan with async parts (``plan.needs_async``): ``async def``
+    dependencies are awaited, async generator dependencies entered (and finished by
+    :func:`teardown_async`); plain ones run inline, on this worker thread."""
+    kwargs: dict[str, Any] = {}
+    errors_before = len(ctx.errors)
+    for node in plan.dependencies:
+        sub = node.plan
+        call = sub.call
+        if node.use_cache:
+            cached = ctx.cache.get(call, _MISSING)
+            if cached is not _MISSING:
+                if node.name is not None:
+                    kwargs[node.name] = cached
+                continue
+        if sub.trivial:
+            sub_kwargs: dict[str, Any] | None = {}
+        elif sub.needs_async:
+            sub_kwargs = await solve_async(sub, ctx)
+        else:
+            sub_kwargs = solve(sub, ctx)
+        if sub_kwargs is None:
+            continue
+        if sub.is_async_generator:
+            agen = call(**sub_kwargs)
+            try:
+                value = await agen.__anext__()
+            except StopAsyncIteration:
+                raise RuntimeError(f"dependency {sub.name} did not yield a value") from None
+            ctx.generators.append(agen)
+        elif sub.is_generator:
+            gen = call(**sub_kwargs)
+            try:
+                value = next(gen)
+            except StopIteration:
+                raise RuntimeError(f"dependency {sub.name} did not yield a value") from None
+            ctx.generators.append(gen)
+        elif sub.is_async:
+            value = await call(**sub_kwargs)
+        else:
+            value = call(**sub_kwargs)
+        if node.use_cache:
+            ctx.cache[call] = value
+        if node.name is not None:
+            kwargs[node.name] = value
+    if not plan.trivial:
+        _solve_fields(plan, ctx, kwargs)
+    if len(ctx.errors) != errors_before:
+        return None
+    return kwargs
+
+
+async def teardown_async(generators: list[Any], exc: BaseException | None) -> BaseException | None:
+    """:func:`teardown` for a mix of generator and async generator dependencies."""
+    while generators:
+        gen = generators.pop()
+        if not isinstance(gen, AsyncGenerator):
+            exc = teardown([gen], exc)
+            continue
+        if exc is None:
+            try:
+                await gen.__anext__()
+            except StopAsyncIteration:
+                continue
+            except BaseException as err:
+                exc = err
+                continue
+            exc = RuntimeError(f"dependency generator {gen!r} yielded more than once")
+            await gen.aclose()
+        else:
+            try:
+                await gen.athrow(exc)
+            except StopAsyncIteration:
+                continue
+            except BaseException as err:
+                if err is not exc:
+                    err.__context__ = exc
+                exc = err
+                continue
+            await gen.aclose()
+    return exc
 
 
 def teardown(

@@ -27,7 +27,16 @@ from barq.http.messages import HTTPRequest, HTTPResponse
 from barq.requests import Request
 from barq.responses import RedirectResponse, Response
 
-__all__ = ["HTTPResponseWrapper", "Mountable", "add_mount", "dispatch_mount", "sub_request"]
+__all__ = [
+    "HTTPResponseWrapper",
+    "Mountable",
+    "acall_mounted",
+    "add_mount",
+    "call_mounted",
+    "dispatch_mount",
+    "find_mount",
+    "sub_request",
+]
 
 
 @runtime_checkable
@@ -73,13 +82,15 @@ def sub_request(raw: HTTPRequest, rest: str) -> HTTPRequest:
     return sub
 
 
-def dispatch_mount(
+def find_mount(
     mounts: list[tuple[str, Any]], request: Request, *, fallback: bool = False
-) -> Response | None:
-    """The response of the mount serving ``request``, or None when none does.
+) -> tuple[Any, Any] | None:
+    """The mount serving ``request`` as ``(app, sub_request)``, ``(None, redirect)``
+    for exactly a mount's prefix, or None when no mount serves it.
 
     With ``fallback=False`` only prefixed mounts are tried; with ``fallback=True``
-    only a root mount (``"/"``).
+    only a root mount (``"/"``). Call the app with :func:`call_mounted` (or
+    :func:`acall_mounted` from async code).
     """
     raw = request.raw
     path = raw.path
@@ -94,21 +105,46 @@ def dispatch_mount(
             size = len(prefix)
             if len(path) == size:
                 target = prefix + "/" + ("?" + raw.query if raw.query else "")
-                return RedirectResponse(target, status_code=307)
+                return None, RedirectResponse(target, status_code=307)
             if path[size] != "/":
                 continue
             rest = path[size:]
         else:
             continue
         raw.route = f"{prefix}/{{path:path}}"
-        return _call_mounted(app, request, sub_request(raw, rest))
+        return app, sub_request(raw, rest)
     return None
 
 
-def _call_mounted(app: Any, request: Request, sub: HTTPRequest) -> Response:
+def dispatch_mount(
+    mounts: list[tuple[str, Any]], request: Request, *, fallback: bool = False
+) -> Response | None:
+    """The response of the mount serving ``request``, or None when none does."""
+    target = find_mount(mounts, request, fallback=fallback)
+    if target is None:
+        return None
+    app, what = target
+    if app is None:
+        response: Response = what
+        return response
+    return call_mounted(app, request, what)
+
+
+def call_mounted(app: Any, request: Request, sub: HTTPRequest) -> Response:
+    """The mounted ``app``'s response to ``sub`` (``request`` relative to the mount)."""
     if isinstance(app, Mountable):
         return app.serve_request(Request(sub, request.app))
     return HTTPResponseWrapper(app(sub))
+
+
+async def acall_mounted(app: Any, request: Request, sub: HTTPRequest) -> Response:
+    """:func:`call_mounted` from async code: a mounted app's ``aserve_request`` is
+    awaited; other mounted objects are plain and called as they are."""
+    method = getattr(app, "aserve_request", None)
+    if method is not None:
+        response: Response = await method(Request(sub, request.app))
+        return response
+    return call_mounted(app, request, sub)
 
 
 class HTTPResponseWrapper(Response):

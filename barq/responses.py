@@ -66,7 +66,11 @@ class Response:
         background: Callable[[], Any] | None = None,
     ) -> None:
         self.status_code = status_code
-        self.media_type = media_type if media_type is not None else self.media_type_default
+        if media_type is None:
+            # FastAPI's spelling: a subclass declaring ``media_type = "..."``
+            declared = getattr(type(self), "media_type", None)
+            media_type = declared if isinstance(declared, str) else self.media_type_default
+        self.media_type = media_type
         self.body: bytes = self.render(content)
         self._headers: MutableHeaders | None = MutableHeaders(headers) if headers else None
         self.background = background

@@ -29,8 +29,9 @@ from pydantic import TypeAdapter
 from barq import jsonlib
 from barq.background import chain_background
 from barq.bodies import BodyPlan, make_body_plan
+from barq.concurrency import run_sync
 from barq.context import RequestContext
-from barq.dependencies import solve, teardown
+from barq.dependencies import solve, solve_async, teardown, teardown_async
 from barq.exceptions import (
     BarqError,
     RequestValidationError,
@@ -186,10 +187,10 @@ class Route:
     ) -> None:
         if not callable(endpoint):
             raise BarqError(f"route {path!r}: endpoint {endpoint!r} is not callable")
-        if inspect.iscoroutinefunction(endpoint):
+        if inspect.isasyncgenfunction(endpoint) or inspect.isgeneratorfunction(endpoint):
             raise BarqError(
-                f"route {path!r}: {endpoint.__qualname__} is 'async def'; Barq runs plain "
-                "'def' handlers on a thread pool — remove 'async'"
+                f"route {path!r}: {endpoint.__qualname__} is a generator function; return "
+                "StreamingResponse(generator) to stream a body"
             )
         if options is None:
             options = RouteOptions.from_kwargs(f"route {path!r}", kwargs)
@@ -245,6 +246,10 @@ class Route:
         self._json = issubclass(options.response_class, JSONResponse)
         self._no_body = not body_allowed(self.status_code)
         self._fast = self.plan.trivial and self.body is None
+        #: the handler or one of its dependencies is ``async def``: the request runs
+        #: as a coroutine on the worker thread's event loop (:mod:`barq.concurrency`)
+        self.is_async = self.plan.needs_async
+        self._endpoint_async = self.plan.is_async
 
     def __getattr__(self, name: str) -> Any:
         # Only reached for names that are not attributes: the options' fields.
@@ -283,7 +288,15 @@ class Route:
     # -- request handling -------------------------------------------------
 
     def handle(self, request: Request, params: dict[str, str]) -> Response:
-        """Run the handler for ``request`` and return the response (exceptions propagate)."""
+        """Run the handler for ``request`` and return the response (exceptions propagate).
+
+        An async route is run to completion on this thread's event loop; code that
+        is already running in that loop awaits :meth:`handle_async` instead.
+        """
+        if self.is_async:
+            if self._fast:
+                return self.render(run_sync(self.endpoint()), None)
+            return run_sync(self.handle_async(request, params))
         if self._fast:
             return self.render(self.endpoint(), None)
         ctx = RequestContext(request, params)
@@ -303,6 +316,38 @@ class Route:
             raise
         if ctx.generators:
             error = teardown(ctx.generators, None)
+            if error is not None:
+                raise error
+        return response
+
+    async def handle_async(self, request: Request, params: dict[str, str]) -> Response:
+        """:meth:`handle` as a coroutine: async dependencies and the handler are
+        awaited, plain ones called inline."""
+        if self._fast:
+            result = self.endpoint()
+            if self._endpoint_async:
+                result = await result
+            return self.render(result, None)
+        ctx = RequestContext(request, params)
+        try:
+            if self.body is not None:
+                self.body.read(ctx)
+            plan = self.plan
+            kwargs = await solve_async(plan, ctx) if plan.needs_async else solve(plan, ctx)
+            if ctx.errors or kwargs is None:
+                raise RequestValidationError(ctx.errors, body=request._json_or_none())
+            result = self.endpoint(**kwargs)
+            if self._endpoint_async:
+                result = await result
+            response = self.render(result, ctx)
+        except BaseException as exc:
+            if ctx.generators:
+                final = await teardown_async(ctx.generators, exc)
+                if final is not None and final is not exc:
+                    raise final
+            raise
+        if ctx.generators:
+            error = await teardown_async(ctx.generators, None)
             if error is not None:
                 raise error
         return response

@@ -24,6 +24,7 @@ import pydantic
 from pydantic import TypeAdapter
 from pydantic_core import PydanticUndefined
 
+from barq.concurrency import is_async_callable
 from barq.context import SPECIAL_PARAMS, SpecialFactory
 from barq.exceptions import BarqError
 from barq.params import Dependency, FileInfo, ParamInfo
@@ -140,8 +141,11 @@ class CallPlan:
         "cookie",
         "dependencies",
         "header",
+        "is_async",
+        "is_async_generator",
         "is_generator",
         "name",
+        "needs_async",
         "path",
         "query",
         "specials",
@@ -158,9 +162,13 @@ class CallPlan:
         self.body: tuple[ParamField, ...] = ()
         self.dependencies: tuple[DependencyNode, ...] = ()
         self.specials: tuple[tuple[str, SpecialFactory], ...] = ()
-        self.is_generator = inspect.isgeneratorfunction(call) or inspect.isgeneratorfunction(
-            getattr(call, "__call__", None)  # noqa: B004
-        )
+        self.is_generator = _is_kind(call, inspect.isgeneratorfunction)
+        #: ``async def`` (its value is awaited)
+        self.is_async = is_async_callable(call)
+        #: ``async def`` with ``yield``: entered and finished like a generator
+        self.is_async_generator = _is_kind(call, inspect.isasyncgenfunction)
+        #: this callable or a dependency of it is async: solve it with ``solve_async``
+        self.needs_async = self.is_async or self.is_async_generator
         self.trivial = False
 
     @property
@@ -254,7 +262,18 @@ def compile_plan(
     plan.dependencies = tuple(deps)
     plan.specials = tuple(specials)
     plan.trivial = not (any(groups.values()) or deps or specials)
+    plan.needs_async = plan.needs_async or any(node.plan.needs_async for node in deps)
     return plan
+
+
+def _is_kind(call: Any, test: Callable[[Any], bool]) -> bool:
+    """``test`` holds for ``call``, the function behind a ``functools.partial``, or
+    a callable object's ``__call__``."""
+    while hasattr(call, "func") and hasattr(call, "args"):
+        call = call.func
+    if isinstance(call, type):  # calling a class makes an instance
+        return False
+    return test(call) or test(getattr(call, "__call__", None))  # noqa: B004
 
 
 def _marker_and_default(

@@ -14,13 +14,20 @@ that handles the request, *after* the handler returned::
 
 When the client goes away mid-stream the server stops iterating and calls the
 iterator's ``close()``: a generator's ``finally`` block (or ``with`` block) runs
-and the worker is free again. ``str`` items are encoded with :attr:`charset`.
+and the worker is free again.
+
+``content`` may also be an async iterable (an ``async def`` generator): each
+step runs on the event loop of the worker thread sending the body (one worker
+may take over from another when a slow client makes the response wait for
+the socket), and ``aclose()`` is awaited at the end. Keep objects bound to one
+event loop (an async database connection) out of a stream that yields while
+the client reads slowly, or read the rows first. ``str`` items are encoded with :attr:`charset`.
 Import it from :mod:`barq.responses` or :mod:`barq`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from barq.http.messages import HTTPResponse
@@ -48,7 +55,7 @@ class StreamingResponse(Response):
 
     def __init__(
         self,
-        content: Iterable[Chunk],
+        content: Iterable[Chunk] | AsyncIterable[Chunk],
         status_code: int = 200,
         headers: Mapping[str, str] | None = None,
         media_type: str | None = None,
@@ -56,10 +63,12 @@ class StreamingResponse(Response):
     ) -> None:
         if isinstance(content, str | bytes | bytearray | memoryview):
             content = [content]
+        if isinstance(content, AsyncIterable):
+            content = AsyncToSync(content)
         if not isinstance(content, Iterable):
             raise TypeError(
-                f"StreamingResponse content must be an iterable of bytes or str, "
-                f"not {type(content).__name__}"
+                f"StreamingResponse content must be an iterable (or async iterable) of "
+                f"bytes or str, not {type(content).__name__}"
             )
         super().__init__(None, status_code, headers, media_type, background)
         self.body_iterator: Iterable[Chunk] = content
@@ -78,6 +87,45 @@ class StreamingResponse(Response):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.status_code} streamed>"
+
+
+class AsyncToSync:
+    """A plain iterator over an async iterable: each ``__next__`` runs one step
+    on the calling thread's event loop (:func:`barq.concurrency.run_sync`);
+    ``close()`` awaits the async iterator's ``aclose()``."""
+
+    __slots__ = ("_iterable", "_iterator")
+
+    def __init__(self, iterable: AsyncIterable[Any]) -> None:
+        self._iterable = iterable
+        self._iterator: AsyncIterator[Any] | None = None
+
+    def __iter__(self) -> AsyncToSync:
+        return self
+
+    def __next__(self) -> Any:
+        from barq.concurrency import run_sync
+
+        iterator = self._iterator
+        if iterator is None:
+            iterator = self._iterator = aiter(self._iterable)
+        try:
+            return run_sync(_anext(iterator))
+        except StopAsyncIteration:
+            raise StopIteration from None
+
+    def close(self) -> None:
+        iterator = self._iterator
+        aclose = getattr(iterator, "aclose", None)
+        if aclose is not None:
+            from barq.concurrency import run_sync
+
+            self._iterator = None
+            run_sync(aclose())
+
+
+async def _anext(iterator: AsyncIterator[Any]) -> Any:
+    return await anext(iterator)
 
 
 def _close(iterable: Any) -> None:

@@ -32,6 +32,7 @@ FOREIGN_PAGES: set[str] = set()
 #: refer to the file (checked below), so the mapping cannot silently rot.
 EXERCISED_ELSEWHERE = {
     "openapi_app.py": "tests/test_openapi.py",
+    "async_handlers.py": "tests/test_framework_async.py",
     "forms_app.py": "tests/test_forms.py",
     "streaming_sse.py": "tests/test_streaming.py",
     "files_app.py": "tests/test_files.py",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from enum import Enum, IntEnum
 
 import pytest
@@ -331,10 +332,10 @@ def test_frozen_after_startup() -> None:
         app.shutdown()
 
 
-def test_async_handler_rejected() -> None:
+def test_generator_handler_rejected() -> None:
     app = Barq()
-    with pytest.raises(BarqError, match="async def"):
+    with pytest.raises(BarqError, match="generator function"):
 
         @app.get("/")
-        async def root() -> dict:
-            return {}
+        def root() -> Iterator[int]:
+            yield 1

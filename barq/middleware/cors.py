@@ -11,7 +11,7 @@ import re
 from collections.abc import Sequence
 
 from barq.http.semantics import METHODS
-from barq.middleware.base import BaseHTTPMiddleware, CallNext
+from barq.middleware.base import CallNext, HookMiddleware
 from barq.requests import Request
 from barq.responses import PlainTextResponse, Response
 
@@ -23,7 +23,7 @@ _SAFELISTED_HEADERS = frozenset({"accept", "accept-language", "content-language"
 _ALL_METHODS = tuple(m for m in METHODS if m != "TRACE")
 
 
-class CORSMiddleware(BaseHTTPMiddleware):
+class CORSMiddleware(HookMiddleware):
     """Cross-Origin Resource Sharing.
 
     - ``allow_origins``: exact origins (``"https://example.com"``) or ``["*"]``.
@@ -71,16 +71,19 @@ class CORSMiddleware(BaseHTTPMiddleware):
             return True
         return self.origin_regex is not None and self.origin_regex.fullmatch(origin) is not None
 
-    def dispatch(self, request: Request, call_next: CallNext) -> Response:
-        """Answer preflights; decorate the app's responses for cross-origin requests."""
+    def before(self, request: Request) -> Response | None:
+        """Answer preflight requests here."""
         raw = request.raw
+        if raw.method != "OPTIONS" or raw.header("access-control-request-method") is None:
+            return None
         origin = raw.header("origin")
-        if origin is None:
-            return call_next(request)
-        if raw.method == "OPTIONS" and raw.header("access-control-request-method") is not None:
-            return self.preflight(request, origin)
-        response = call_next(request)
-        self._decorate(request, response, origin)
+        return self.preflight(request, origin) if origin is not None else None
+
+    def after(self, request: Request, response: Response) -> Response:
+        """Decorate the app's responses to cross-origin requests."""
+        origin = request.raw.header("origin")
+        if origin is not None:
+            self._decorate(request, response, origin)
         return response
 
     def _decorate(self, request: Request, response: Response, origin: str) -> None:

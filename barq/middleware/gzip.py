@@ -5,7 +5,7 @@ from __future__ import annotations
 import gzip
 
 from barq.http.semantics import body_allowed
-from barq.middleware.base import BaseHTTPMiddleware, CallNext
+from barq.middleware.base import CallNext, HookMiddleware
 from barq.requests import Request
 from barq.responses import Response
 
@@ -37,7 +37,7 @@ def accepts_gzip(accept_encoding: str | None) -> bool:
     return bool(star)
 
 
-class GZipMiddleware(BaseHTTPMiddleware):
+class GZipMiddleware(HookMiddleware):
     """Gzip response bodies of at least ``minimum_size`` bytes when the client sends
     ``Accept-Encoding: gzip``. Adds ``Vary: Accept-Encoding`` to every response that
     could be compressed; leaves already-encoded, streamed and media responses alone."""
@@ -49,9 +49,8 @@ class GZipMiddleware(BaseHTTPMiddleware):
         self.minimum_size = minimum_size
         self.compresslevel = compresslevel
 
-    def dispatch(self, request: Request, call_next: CallNext) -> Response:
-        """Run the app, then compress its response if it is worth it and allowed."""
-        response = call_next(request)
+    def after(self, request: Request, response: Response) -> Response:
+        """Compress the app's response if it is worth it and allowed."""
         if not response.buffered or len(response.body) < self.minimum_size:
             return response
         status = response.status_code

@@ -1,4 +1,5 @@
-"""The Barq contender: plain ``def`` handlers on Barq's own thread-pool server.
+"""The Barq contender: plain ``def`` handlers on Barq's own thread-pool server
+(plus two ``async def`` twins for ``benchmarks.async_cost``).
 
 Run it standalone with ``python -m benchmarks.apps.barq_app --port 8000 --threads 8``
 on a free-threaded or a GIL interpreter; the runner does exactly that.
@@ -46,6 +47,12 @@ def hello() -> dict[str, str]:
     return SMALL
 
 
+@app.get("/hello-async")
+async def hello_async() -> dict[str, str]:
+    """``/hello`` as ``async def`` (``benchmarks.async_cost`` compares the two)."""
+    return SMALL
+
+
 @app.get("/json", response_model=Order)
 def order() -> Order:
     return ORDER
@@ -58,6 +65,17 @@ def cpu() -> dict[str, int]:
 
 @app.get("/db")
 def db_read(item_id: int, repo: ItemRepository = Depends(get_repository)) -> dict[str, Any]:
+    row = repo.get(item_id)
+    if row is None:
+        raise HTTPException(status_code=404, detail="no such item")
+    return row
+
+
+@app.get("/db-async")
+async def db_read_async(
+    item_id: int, repo: ItemRepository = Depends(get_repository)
+) -> dict[str, Any]:
+    """``/db`` as ``async def`` (a plain dependency, a query parameter, a lookup)."""
     row = repo.get(item_id)
     if row is None:
         raise HTTPException(status_code=404, detail="no such item")
