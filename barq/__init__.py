@@ -58,6 +58,7 @@ _EXPORTS: dict[str, str] = {
     "Depends": "barq.params",
     "File": "barq.params",
     "FileResponse": "barq.files",
+    "FastAPI": "barq.app",
     "Form": "barq.params",
     "GZipMiddleware": "barq.middleware.gzip",
     "HTMLResponse": "barq.responses",
@@ -76,6 +77,7 @@ _EXPORTS: dict[str, str] = {
     "Response": "barq.responses",
     "ResponseValidationError": "barq.exceptions",
     "Router": "barq.routing",
+    "Security": "barq.params",
     "State": "barq.datastructures",
     "StaticFiles": "barq.staticfiles",
     "StreamingResponse": "barq.streaming",
@@ -94,6 +96,7 @@ __all__ = [
     "CORSMiddleware",
     "Cookie",
     "Depends",
+    "FastAPI",
     "File",
     "FileResponse",
     "Form",
@@ -114,15 +117,19 @@ __all__ = [
     "Response",
     "ResponseValidationError",
     "Router",
+    "Security",
     "State",
     "StaticFiles",
     "StreamingResponse",
     "UploadFile",
     "__version__",
+    "status",
 ]
 
 
 def __getattr__(name: str) -> Any:
+    if name == "status":  # a module: ``from barq import status``
+        return import_module("barq.status")
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'barq' has no attribute {name!r}")
@@ -136,13 +143,14 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
-    from barq.app import Barq
+    from barq import status
+    from barq.app import Barq, FastAPI
     from barq.background import BackgroundTask, BackgroundTasks
     from barq.datastructures import URL, Headers, QueryParams, State, UploadFile
     from barq.exceptions import HTTPException, RequestValidationError, ResponseValidationError
     from barq.files import FileResponse
     from barq.middleware import BaseHTTPMiddleware, CORSMiddleware, GZipMiddleware, Middleware
-    from barq.params import Body, Cookie, Depends, File, Form, Header, Path, Query
+    from barq.params import Body, Cookie, Depends, File, Form, Header, Path, Query, Security
     from barq.requests import Request
     from barq.responses import (
         HTMLResponse,

@@ -137,6 +137,9 @@ class Barq(RouteDecorators):
         self.mounts: list[tuple[str, Any]] = []
         self.redirect_slashes = redirect_slashes
         self.router = Router(dependencies=dependencies)
+        #: ``{dependency: replacement}``, applied on each request (for tests:
+        #: ``app.dependency_overrides[get_db] = fake_db``, then ``.clear()``)
+        self.dependency_overrides: dict[Callable[..., Any], Callable[..., Any]] = {}
         #: shared application state (``app.state.db = ...``), see :class:`State`
         self.state = State()
         self.lifespan = lifespan
@@ -586,6 +589,14 @@ class Barq(RouteDecorators):
 
     def __repr__(self) -> str:
         return f"<Barq {self.title!r} routes={len(self.routes)}>"
+
+
+class FastAPI(Barq):
+    """:class:`Barq` under the name FastAPI apps use (``from barq import FastAPI``),
+    with FastAPI's default document title."""
+
+    def __init__(self, *, title: str = "FastAPI", **options: Any) -> None:
+        super().__init__(title=title, **options)
 
 
 class _Dispatcher:

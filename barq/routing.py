@@ -43,12 +43,13 @@ from barq.params import Dependency
 from barq.radix import RadixTree, compile_path
 from barq.requests import Request
 from barq.responses import JSONResponse, Response
-from barq.signatures import CallPlan, compile_plan
+from barq.signatures import CallPlan, compile_plan, with_overrides
 from barq.typeinfo import return_hint
 
 __all__ = [
     "DEFAULT",
     "HTTP_METHODS",
+    "APIRoute",
     "APIRouter",
     "Route",
     "RouteDecorators",
@@ -250,6 +251,10 @@ class Route:
         #: as a coroutine on the worker thread's event loop (:mod:`barq.concurrency`)
         self.is_async = self.plan.needs_async
         self._endpoint_async = self.plan.is_async
+        #: plans with ``app.dependency_overrides`` applied, by the overrides' items
+        #: (a test sets them; written by whichever worker meets a new set first:
+        #: a dict store, and a plan compiled twice is the same plan)
+        self._overridden: dict[tuple[Any, ...], CallPlan] = {}
 
     def __getattr__(self, name: str) -> Any:
         # Only reached for names that are not attributes: the options' fields.
@@ -293,21 +298,24 @@ class Route:
         An async route is run to completion on this thread's event loop; code that
         is already running in that loop awaits :meth:`handle_async` instead.
         """
-        if self.is_async:
-            if self._fast:
-                return self.render(run_sync(self.endpoint()), None)
-            return run_sync(self.handle_async(request, params))
         if self._fast:
+            if self.is_async:
+                return self.render(run_sync(self.endpoint()), None)
             return self.render(self.endpoint(), None)
+        plan = self.plan
+        overrides = getattr(request.app, "dependency_overrides", None)
+        if overrides:
+            plan = self.plan_with(overrides)
+        if plan.needs_async:
+            return run_sync(self.handle_async(request, params, plan))
         ctx = RequestContext(request, params)
         try:
             if self.body is not None:
                 self.body.read(ctx)
-            kwargs = solve(self.plan, ctx)
+            kwargs = solve(plan, ctx)
             if ctx.errors or kwargs is None:
                 raise RequestValidationError(ctx.errors, body=request._json_or_none())
-            result = self.endpoint(**kwargs)
-            response = self.render(result, ctx)
+            response = self.render(self.endpoint(**kwargs), ctx)
         except BaseException as exc:
             if ctx.generators:
                 final = teardown(ctx.generators, exc)
@@ -320,7 +328,23 @@ class Route:
                 raise error
         return response
 
-    async def handle_async(self, request: Request, params: dict[str, str]) -> Response:
+    def plan_with(self, overrides: Mapping[Any, Callable[..., Any]]) -> CallPlan:
+        """This route's plan with ``overrides`` applied (compiled once per set)."""
+        try:
+            key = tuple(overrides.items())
+            cached = self._overridden.get(key)
+        except TypeError:  # an unhashable override: compile it each time
+            return with_overrides(self.plan, overrides, frozenset(self.param_names))
+        if cached is None:
+            if len(self._overridden) > 64:
+                self._overridden = {}
+            cached = with_overrides(self.plan, overrides, frozenset(self.param_names))
+            self._overridden[key] = cached
+        return cached
+
+    async def handle_async(
+        self, request: Request, params: dict[str, str], plan: CallPlan | None = None
+    ) -> Response:
         """:meth:`handle` as a coroutine: async dependencies and the handler are
         awaited, plain ones called inline."""
         if self._fast:
@@ -328,11 +352,15 @@ class Route:
             if self._endpoint_async:
                 result = await result
             return self.render(result, None)
+        if plan is None:
+            plan = self.plan
+            overrides = getattr(request.app, "dependency_overrides", None)
+            if overrides:
+                plan = self.plan_with(overrides)
         ctx = RequestContext(request, params)
         try:
             if self.body is not None:
                 self.body.read(ctx)
-            plan = self.plan
             kwargs = await solve_async(plan, ctx) if plan.needs_async else solve(plan, ctx)
             if ctx.errors or kwargs is None:
                 raise RequestValidationError(ctx.errors, body=request._json_or_none())
@@ -603,3 +631,5 @@ class Router(RouteDecorators):
 
 #: FastAPI-compatible name for :class:`Router`.
 APIRouter = Router
+#: FastAPI's name for a route (``from barq.routing import APIRoute``)
+APIRoute = Route
