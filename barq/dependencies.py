@@ -47,7 +47,9 @@ def _absent(
         kwargs[field.name] = field.get_default()
 
 
-def _solve_fields(plan: CallPlan, ctx: RequestContext, kwargs: dict[str, Any]) -> None:
+def _solve_fields(plan: CallPlan, ctx: RequestContext, kwargs: dict[str, Any]) -> bool:
+    """Fill ``kwargs`` with ``plan``'s own request parameters; False when a
+    required one is missing or invalid (the errors are in ``ctx.errors``)."""
     errors = ctx.errors
     if plan.path:
         path_params = ctx.path_params
@@ -92,6 +94,7 @@ def _solve_fields(plan: CallPlan, ctx: RequestContext, kwargs: dict[str, Any]) -
                 _absent(f, "cookie", errors, kwargs)
                 continue
             kwargs[f.name] = _validate(f, raw_value, errors, ("cookie", f.alias))
+    complete = True
     if plan.body:
         body_values = ctx.body_values
         for f in plan.body:
@@ -100,8 +103,11 @@ def _solve_fields(plan: CallPlan, ctx: RequestContext, kwargs: dict[str, Any]) -
                 kwargs[f.name] = value
             elif not f.required:
                 kwargs[f.name] = f.get_default()
+            else:  # the body plan has reported it (a 422): never call without it
+                complete = False
     for name, factory in plan.specials:
         kwargs[name] = factory(ctx)
+    return complete
 
 
 def solve(plan: CallPlan, ctx: RequestContext) -> dict[str, Any] | None:
@@ -116,7 +122,7 @@ def solve(plan: CallPlan, ctx: RequestContext) -> dict[str, Any] | None:
         sub = node.plan
         call = sub.call
         if node.use_cache:
-            cached = ctx.cache.get(call, _MISSING)
+            cached = ctx.cache.get(node.cache_key, _MISSING)
             if cached is not _MISSING:
                 if node.name is not None:
                     kwargs[node.name] = cached
@@ -134,11 +140,13 @@ def solve(plan: CallPlan, ctx: RequestContext) -> dict[str, Any] | None:
         else:
             value = call(**sub_kwargs)
         if node.use_cache:
-            ctx.cache[call] = value
+            ctx.cache[node.cache_key] = value
         if node.name is not None:
             kwargs[node.name] = value
-    if not plan.trivial:
-        _solve_fields(plan, ctx, kwargs)
+    if not plan.trivial and not _solve_fields(plan, ctx, kwargs):
+        if not ctx.errors:
+            ctx.errors.append(missing_error("body"))
+        return None
     if len(ctx.errors) != errors_before:
         return None
     return kwargs
@@ -154,7 +162,7 @@ async def solve_async(plan: CallPlan, ctx: RequestContext) -> dict[str, Any] | N
         sub = node.plan
         call = sub.call
         if node.use_cache:
-            cached = ctx.cache.get(call, _MISSING)
+            cached = ctx.cache.get(node.cache_key, _MISSING)
             if cached is not _MISSING:
                 if node.name is not None:
                     kwargs[node.name] = cached
@@ -186,11 +194,13 @@ async def solve_async(plan: CallPlan, ctx: RequestContext) -> dict[str, Any] | N
         else:
             value = call(**sub_kwargs)
         if node.use_cache:
-            ctx.cache[call] = value
+            ctx.cache[node.cache_key] = value
         if node.name is not None:
             kwargs[node.name] = value
-    if not plan.trivial:
-        _solve_fields(plan, ctx, kwargs)
+    if not plan.trivial and not _solve_fields(plan, ctx, kwargs):
+        if not ctx.errors:
+            ctx.errors.append(missing_error("body"))
+        return None
     if len(ctx.errors) != errors_before:
         return None
     return kwargs

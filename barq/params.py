@@ -11,7 +11,7 @@ also what OpenAPI generation reads.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from pydantic_core import PydanticUndefined
@@ -36,6 +36,7 @@ __all__ = [
     "PathInfo",
     "Query",
     "QueryInfo",
+    "Security",
 ]
 
 FORM_URLENCODED = "application/x-www-form-urlencoded"
@@ -189,17 +190,27 @@ def Body(
 
 
 class Dependency:
-    """A dependency marker created by :func:`Depends`."""
+    """A dependency marker created by :func:`Depends` (or :func:`Security`)."""
 
-    __slots__ = ("dependency", "use_cache")
+    __slots__ = ("dependency", "scopes", "use_cache")
 
-    def __init__(self, dependency: Callable[..., Any] | None = None, *, use_cache: bool = True):
+    def __init__(
+        self,
+        dependency: Callable[..., Any] | None = None,
+        *,
+        use_cache: bool = True,
+        scopes: Sequence[str] | None = None,
+    ):
         self.dependency = dependency
         self.use_cache = use_cache
+        #: OAuth2 scopes this use of the dependency requires (:func:`Security`)
+        self.scopes: tuple[str, ...] = tuple(scopes or ())
 
     def __repr__(self) -> str:
         name = getattr(self.dependency, "__name__", repr(self.dependency))
         cache = "" if self.use_cache else ", use_cache=False"
+        if self.scopes:
+            return f"Security({name}, scopes={list(self.scopes)!r}{cache})"
         return f"Depends({name}{cache})"
 
 
@@ -214,6 +225,19 @@ def Depends(dependency: Callable[..., Any] | None = None, *, use_cache: bool = T
     annotation is used: ``Annotated[Service, Depends()]``.
     """
     return Dependency(dependency, use_cache=use_cache)
+
+
+def Security(
+    dependency: Callable[..., Any] | None = None,
+    *,
+    scopes: Sequence[str] | None = None,
+    use_cache: bool = True,
+) -> Any:
+    """:func:`Depends` that also requires OAuth2 ``scopes``: a
+    :class:`~barq.security.SecurityScopes` parameter of the dependency (or of
+    its own dependencies) receives them, and the OpenAPI document lists them
+    in the operation's ``security``."""
+    return Dependency(dependency, use_cache=use_cache, scopes=scopes)
 
 
 class FormInfo(BodyInfo):

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import inspect
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Annotated, Any
 
@@ -38,7 +39,7 @@ from barq.typeinfo import (
     strip_optional,
 )
 
-__all__ = ["CallPlan", "DependencyNode", "ParamField", "compile_plan"]
+__all__ = ["CallPlan", "DependencyNode", "ParamField", "compile_plan", "with_overrides"]
 
 #: Where request parameters come from, in the order a plan keeps them.
 LOCATIONS = ("path", "query", "header", "cookie", "body")
@@ -122,14 +123,28 @@ class ParamField:
 
 
 class DependencyNode:
-    """A dependency of a plan: the parameter it fills (or None) and its own plan."""
+    """A dependency of a plan: the parameter it fills (or None) and its own plan.
 
-    __slots__ = ("name", "plan", "use_cache")
+    ``scopes`` are the OAuth2 scopes its ``Security(...)`` marker declares;
+    ``cache_key`` keys its result in the request's cache: the callable, or the
+    callable with the scopes required at that point (the same dependency asked
+    for with other scopes runs again, as in FastAPI).
+    """
 
-    def __init__(self, name: str | None, plan: CallPlan, use_cache: bool) -> None:
+    __slots__ = ("cache_key", "name", "plan", "scopes", "use_cache")
+
+    def __init__(
+        self,
+        name: str | None,
+        plan: CallPlan,
+        use_cache: bool,
+        scopes: tuple[str, ...] = (),
+    ) -> None:
         self.name = name
         self.plan = plan
         self.use_cache = use_cache
+        self.scopes = scopes
+        self.cache_key: Any = (plan.call, plan.scopes) if plan.scopes else plan.call
 
 
 class CallPlan:
@@ -148,6 +163,7 @@ class CallPlan:
         "needs_async",
         "path",
         "query",
+        "scopes",
         "specials",
         "trivial",
     )
@@ -169,6 +185,9 @@ class CallPlan:
         self.is_async_generator = _is_kind(call, inspect.isasyncgenfunction)
         #: this callable or a dependency of it is async: solve it with ``solve_async``
         self.needs_async = self.is_async or self.is_async_generator
+        #: the OAuth2 scopes required where this plan sits (its Security markers and
+        #: those above it): what a ``SecurityScopes`` parameter receives
+        self.scopes: tuple[str, ...] = ()
         self.trivial = False
 
     @property
@@ -206,6 +225,7 @@ def compile_plan(
     _stack: tuple[Any, ...] = (),
     *,
     localns: Mapping[str, Any] | None = None,
+    scopes: tuple[str, ...] = (),
 ) -> CallPlan:
     """Analyse ``call``'s signature once and return its :class:`CallPlan`.
 
@@ -221,6 +241,7 @@ def compile_plan(
         raise BarqError(f"circular dependency: {chain}")
     name = callable_name(call)
     plan = CallPlan(call, name)
+    plan.scopes = scopes
     try:
         signature = inspect.signature(call)
     except (TypeError, ValueError) as exc:
@@ -229,7 +250,7 @@ def compile_plan(
     stack = (*_stack, call)
     groups: dict[str, list[ParamField]] = {location: [] for location in LOCATIONS}
     deps = [
-        _dependency_node(None, extra, None, path_param_names, stack, localns)
+        _dependency_node(None, extra, None, path_param_names, stack, localns, scopes)
         for extra in extra_dependencies
     ]
     specials: list[tuple[str, SpecialFactory]] = []
@@ -245,9 +266,11 @@ def compile_plan(
         base, metadata = strip_annotated(annotation)
         marker, default = _marker_and_default(name, pname, metadata, param.default)
         if isinstance(marker, Dependency):
-            deps.append(_dependency_node(pname, marker, base, path_param_names, stack, localns))
+            deps.append(
+                _dependency_node(pname, marker, base, path_param_names, stack, localns, scopes)
+            )
             continue
-        special = _special_factory(base) if marker is None else None
+        special = _special_factory(base, scopes) if marker is None else None
         if special is not None:
             specials.append((pname, special))
             continue
@@ -264,6 +287,37 @@ def compile_plan(
     plan.trivial = not (any(groups.values()) or deps or specials)
     plan.needs_async = plan.needs_async or any(node.plan.needs_async for node in deps)
     return plan
+
+
+def with_overrides(
+    plan: CallPlan,
+    overrides: Mapping[Any, Callable[..., Any]],
+    path_param_names: frozenset[str] | set[str] = frozenset(),
+) -> CallPlan:
+    """``plan`` with each dependency found in ``overrides`` replaced by its
+    override (``app.dependency_overrides``), at any depth and inside the
+    overrides too; ``plan`` itself when nothing in it is overridden."""
+    nodes: list[DependencyNode] = []
+    changed = False
+    for node in plan.dependencies:
+        replacement = overrides.get(node.plan.call)
+        sub = node.plan
+        if replacement is not None:
+            sub = compile_plan(replacement, path_param_names, scopes=node.plan.scopes)
+        sub = with_overrides(sub, overrides, path_param_names)
+        if sub is node.plan:
+            nodes.append(node)
+            continue
+        changed = True
+        nodes.append(DependencyNode(node.name, sub, node.use_cache, node.scopes))
+    if not changed:
+        return plan
+    new = copy.copy(plan)
+    new.dependencies = tuple(nodes)
+    new.needs_async = (
+        plan.is_async or plan.is_async_generator or any(n.plan.needs_async for n in nodes)
+    )
+    return new
 
 
 def _is_kind(call: Any, test: Callable[[Any], bool]) -> bool:
@@ -350,9 +404,14 @@ def _request_field(
     return ParamField(pname, location, alias, clean, default, info, is_sequence=is_sequence)
 
 
-def _special_factory(tp: Any) -> SpecialFactory | None:
+def _special_factory(tp: Any, scopes: tuple[str, ...] = ()) -> SpecialFactory | None:
     if not isinstance(tp, type):
         return None
+    security = sys.modules.get("barq.security")  # only an app that imported it can use it
+    if security is not None and issubclass(tp, security.SecurityScopes):
+        required = list(dict.fromkeys(scopes))  # in order, without repeats
+        scopes_type = tp
+        return lambda ctx: scopes_type(required)
     for klass in tp.__mro__:
         factory = SPECIAL_PARAMS.get(klass)
         if factory is not None:
@@ -367,6 +426,7 @@ def _dependency_node(
     path_param_names: frozenset[str] | set[str],
     stack: tuple[Any, ...],
     localns: Mapping[str, Any] | None = None,
+    scopes: tuple[str, ...] = (),
 ) -> DependencyNode:
     call = marker.dependency
     if call is None:
@@ -375,5 +435,6 @@ def _dependency_node(
         raise BarqError(
             f"Depends() for {pname!r} needs a callable (or a class annotation), got {call!r}"
         )
-    plan = compile_plan(call, path_param_names, (), stack, localns=localns)
-    return DependencyNode(pname, plan, marker.use_cache)
+    scopes = (*scopes, *marker.scopes)
+    plan = compile_plan(call, path_param_names, (), stack, localns=localns, scopes=scopes)
+    return DependencyNode(pname, plan, marker.use_cache, marker.scopes)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import inspect
 import logging
 import re
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
@@ -308,6 +309,24 @@ def _responses(route: Route, has_inputs: bool, batch: _Batch) -> dict[str, Any]:
     return responses
 
 
+def _security(route: Route, schemes: dict[str, Any]) -> list[dict[str, list[str]]]:
+    """The operation's security requirements (its security-scheme dependencies,
+    with the scopes required where each sits); their schemes go into ``schemes``."""
+    security = sys.modules.get("barq.security")  # no app uses a scheme without importing it
+    if security is None:
+        return []
+    requirements: list[dict[str, list[str]]] = []
+    for plan in route.plan.walk():
+        scheme = plan.call
+        if not isinstance(scheme, security.SecurityBase):
+            continue
+        schemes.setdefault(scheme.scheme_name, dict(scheme.model))
+        requirement = {scheme.scheme_name: list(dict.fromkeys(plan.scopes))}
+        if requirement not in requirements:
+            requirements.append(requirement)
+    return requirements
+
+
 def get_openapi(
     *,
     title: str,
@@ -329,6 +348,7 @@ def get_openapi(
     paths: dict[str, dict[str, Any]] = {}
     bodies: dict[str, Any] = {}
     used_ids: dict[str, int] = {}
+    security_schemes: dict[str, Any] = {}
     needs_validation_error = False
     for route in routes:
         if not route.options.include_in_schema:
@@ -351,6 +371,9 @@ def get_openapi(
             if description_text:
                 operation["description"] = description_text
             operation["operationId"] = op_id
+            security = _security(route, security_schemes)
+            if security:
+                operation["security"] = security
             parameters = _parameters(route, batch)
             if parameters:
                 operation["parameters"] = parameters
@@ -378,8 +401,24 @@ def get_openapi(
     components.update(_resolve(bodies, schemas))
     if needs_validation_error:
         components.update(VALIDATION_ERROR_SCHEMAS)
-    if components:
-        document["components"] = {"schemas": dict(sorted(components.items()))}
+    if components or security_schemes:
+        document["components"] = {}
+        if components:
+            document["components"]["schemas"] = dict(sorted(components.items()))
+        if security_schemes:
+            document["components"]["securitySchemes"] = security_schemes
     if tags:
         document["tags"] = [dict(t) for t in tags]
-    return document
+    cleaned: dict[str, Any] = _without_nulls(document)
+    return cleaned
+
+
+def _without_nulls(value: Any) -> Any:
+    """``value`` without the dict entries whose value is None, at any depth, as
+    FastAPI writes its documents: an optional field says ``anyOf [..., null]``
+    but not ``"default": null``."""
+    if isinstance(value, dict):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_nulls(v) for v in value]
+    return value

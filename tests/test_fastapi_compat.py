@@ -1,0 +1,251 @@
+"""The names FastAPI apps import and the behaviour they rely on, in Barq's words:
+``FastAPI``, ``status``, ``barq.testclient``, security schemes with their OpenAPI
+description, ``Security`` scopes, ``dependency_overrides``."""
+
+from __future__ import annotations
+
+import base64
+from typing import Annotated
+
+import pytest
+
+from barq import Depends, FastAPI, HTTPException, Security, status
+from barq.exceptions import BarqError, FastAPIError
+from barq.routing import APIRoute, Route
+from barq.security import (
+    APIKeyCookie,
+    APIKeyHeader,
+    APIKeyQuery,
+    HTTPAuthorizationCredentials,
+    HTTPBasic,
+    HTTPBasicCredentials,
+    HTTPBearer,
+    HTTPDigest,
+    OAuth2AuthorizationCodeBearer,
+    OAuth2PasswordBearer,
+    OAuth2PasswordRequestForm,
+    OAuth2PasswordRequestFormStrict,
+    SecurityScopes,
+)
+from barq.testclient import TestClient
+
+
+def test_fastapi_names() -> None:
+    app = FastAPI()
+    assert app.title == "FastAPI"
+    assert app.openapi()["info"] == {"title": "FastAPI", "version": "0.1.0"}
+    assert status.HTTP_404_NOT_FOUND == 404
+    assert status.HTTP_422_UNPROCESSABLE_ENTITY == status.HTTP_422_UNPROCESSABLE_CONTENT == 422
+    assert status.WS_1008_POLICY_VIOLATION == 1008
+    assert FastAPIError is BarqError and APIRoute is Route
+
+
+def _basic(user: str, password: str) -> dict[str, str]:
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}
+
+
+def test_http_schemes_answer_401_with_their_challenge() -> None:
+    app = FastAPI()
+    basic = HTTPBasic(realm="admin")
+    bearer = HTTPBearer(bearerFormat="JWT")
+    digest = HTTPDigest(auto_error=False)
+
+    @app.get("/basic")
+    def read_basic(c: Annotated[HTTPBasicCredentials, Depends(basic)]) -> dict:
+        return {"user": c.username, "password": c.password}
+
+    @app.get("/bearer")
+    def read_bearer(c: Annotated[HTTPAuthorizationCredentials, Depends(bearer)]) -> dict:
+        return {"scheme": c.scheme, "token": c.credentials}
+
+    @app.get("/digest")
+    def read_digest(c: Annotated[HTTPAuthorizationCredentials | None, Depends(digest)]) -> dict:
+        return {"credentials": c.credentials if c else None}
+
+    client = TestClient(app)
+    assert client.get("/basic", headers=_basic("ann", "p:w")).json() == {
+        "user": "ann",
+        "password": "p:w",
+    }
+    for headers in ({}, {"Authorization": "Basic !!!"}, {"Authorization": "Bearer x"}):
+        r = client.get("/basic", headers=headers)
+        assert r.status_code == 401, headers
+        assert r.json() == {"detail": "Not authenticated"}
+        assert r.headers["www-authenticate"] == 'Basic realm="admin"'
+    no_colon = base64.b64encode(b"annpw").decode()
+    assert client.get("/basic", headers={"Authorization": f"Basic {no_colon}"}).status_code == 401
+    assert client.get("/bearer", headers={"Authorization": "Bearer t0k"}).json() == {
+        "scheme": "Bearer",
+        "token": "t0k",
+    }
+    r = client.get("/bearer", headers={"Authorization": "Basic t0k"})
+    assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
+    assert client.get("/digest").json() == {"credentials": None}  # auto_error=False
+    assert client.get("/digest", headers={"Authorization": "Digest abc"}).json() == {
+        "credentials": "abc"
+    }
+
+
+def test_api_keys_in_header_query_and_cookie() -> None:
+    app = FastAPI()
+    header, query, cookie = (
+        APIKeyHeader(name="X-Key"),
+        APIKeyQuery(name="key"),
+        APIKeyCookie(name="session", description="the session cookie"),
+    )
+
+    @app.get("/all")
+    def all_keys(
+        h: Annotated[str, Depends(header)],
+        q: Annotated[str, Depends(query)],
+        c: Annotated[str, Depends(cookie)],
+    ) -> dict:
+        return {"h": h, "q": q, "c": c}
+
+    client = TestClient(app)
+    r = client.get("/all?key=2", headers={"x-key": "1", "cookie": "session=3"})
+    assert r.json() == {"h": "1", "q": "2", "c": "3"}
+    r = client.get("/all?key=2", headers={"x-key": "1"})
+    assert r.status_code == 401 and r.headers["www-authenticate"] == "APIKey"
+    document = app.openapi()
+    assert document["components"]["securitySchemes"] == {
+        "APIKeyHeader": {"type": "apiKey", "in": "header", "name": "X-Key"},
+        "APIKeyQuery": {"type": "apiKey", "in": "query", "name": "key"},
+        "APIKeyCookie": {
+            "type": "apiKey",
+            "in": "cookie",
+            "name": "session",
+            "description": "the session cookie",
+        },
+    }
+    assert document["paths"]["/all"]["get"]["security"] == [
+        {"APIKeyHeader": []},
+        {"APIKeyQuery": []},
+        {"APIKeyCookie": []},
+    ]
+
+
+def test_oauth2_password_flow_with_scopes() -> None:
+    oauth2 = OAuth2PasswordBearer(tokenUrl="token", scopes={"me": "Read you", "items": "Items"})
+    app = FastAPI()
+
+    def current_user(
+        security_scopes: SecurityScopes, token: Annotated[str, Depends(oauth2)]
+    ) -> dict:
+        granted = token.split(",")
+        for scope in security_scopes.scopes:
+            if scope not in granted:
+                raise HTTPException(
+                    401,
+                    "Not enough permissions",
+                    headers={"WWW-Authenticate": f'Bearer scope="{security_scopes.scope_str}"'},
+                )
+        return {"scopes": security_scopes.scopes}
+
+    @app.post("/token")
+    def login(form: Annotated[OAuth2PasswordRequestForm, Depends()]) -> dict:
+        if form.password != "secret":
+            raise HTTPException(400, "Incorrect username or password")
+        return {"access_token": ",".join(form.scopes), "token_type": "bearer"}
+
+    @app.get("/me")
+    def me(user: Annotated[dict, Security(current_user, scopes=["me"])]) -> dict:
+        return user
+
+    @app.get("/me/items")
+    def my_items(user: Annotated[dict, Security(current_user, scopes=["items", "me"])]) -> dict:
+        return user
+
+    client = TestClient(app)
+    r = client.post("/token", data={"username": "ann", "password": "secret", "scope": "me"})
+    token = r.json()["access_token"]
+    assert r.json() == {"access_token": "me", "token_type": "bearer"}
+    auth = {"Authorization": f"Bearer {token}"}
+    assert client.get("/me", headers=auth).json() == {"scopes": ["me"]}
+    r = client.get("/me/items", headers=auth)
+    assert r.status_code == 401 and r.headers["www-authenticate"] == 'Bearer scope="items me"'
+    r = client.get("/me")
+    assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
+    # a required form field missing from the request is a 422, not a crash
+    r = client.post("/token", data={"username": "ann"})
+    assert r.status_code == 422
+    assert r.json()["detail"][0]["loc"] == ["body", "password"]
+
+    document = app.openapi()
+    assert document["components"]["securitySchemes"]["OAuth2PasswordBearer"] == {
+        "type": "oauth2",
+        "flows": {
+            "password": {"tokenUrl": "token", "scopes": {"me": "Read you", "items": "Items"}}
+        },
+    }
+    assert document["paths"]["/me/items"]["get"]["security"] == [
+        {"OAuth2PasswordBearer": ["items", "me"]}
+    ]
+    form = document["components"]["schemas"]["Body_login_token_post"]
+    assert form["required"] == ["username", "password"]
+    assert form["properties"]["password"]["format"] == "password"
+    assert "default" not in form["properties"]["client_id"]  # no "default": null
+
+
+def test_strict_password_form_and_authorization_code_bearer() -> None:
+    app = FastAPI()
+    code = OAuth2AuthorizationCodeBearer(authorizationUrl="/authorize", tokenUrl="/token")
+
+    @app.post("/token")
+    def login(form: Annotated[OAuth2PasswordRequestFormStrict, Depends()]) -> dict:
+        return {"grant_type": form.grant_type}
+
+    @app.get("/code")
+    def with_code(token: Annotated[str, Depends(code)]) -> dict:
+        return {"token": token}
+
+    client = TestClient(app)
+    assert client.post("/token", data={"username": "a", "password": "b"}).status_code == 422
+    r = client.post("/token", data={"username": "a", "password": "b", "grant_type": "other"})
+    assert r.status_code == 422
+    r = client.post("/token", data={"username": "a", "password": "b", "grant_type": "password"})
+    assert r.json() == {"grant_type": "password"}
+    assert client.get("/code", headers={"Authorization": "Bearer c"}).json() == {"token": "c"}
+    flows = app.openapi()["components"]["securitySchemes"]["OAuth2AuthorizationCodeBearer"]
+    assert flows["flows"]["authorizationCode"]["authorizationUrl"] == "/authorize"
+
+
+def test_dependency_overrides_replace_at_any_depth_and_can_be_cleared() -> None:
+    async def get_db() -> str:
+        return "real-db"
+
+    def get_repo(db: Annotated[str, Depends(get_db)]) -> str:
+        return f"repo({db})"
+
+    app = FastAPI()
+
+    @app.get("/items")
+    def items(repo: Annotated[str, Depends(get_repo)], db: Annotated[str, Depends(get_db)]) -> dict:
+        return {"repo": repo, "db": db}
+
+    client = TestClient(app)
+    assert client.get("/items").json() == {"repo": "repo(real-db)", "db": "real-db"}
+
+    def fake_db(prefix: str = "fake") -> str:  # an override brings its own parameters
+        return f"{prefix}-db"
+
+    app.dependency_overrides[get_db] = fake_db
+    assert client.get("/items?prefix=test").json() == {"repo": "repo(test-db)", "db": "test-db"}
+    app.dependency_overrides[get_repo] = lambda: "stub-repo"
+    assert client.get("/items").json() == {"repo": "stub-repo", "db": "fake-db"}
+    app.dependency_overrides.clear()
+    assert client.get("/items").json() == {"repo": "repo(real-db)", "db": "real-db"}
+
+
+@pytest.mark.parametrize("scheme", [HTTPBasic(), OAuth2PasswordBearer(tokenUrl="t")])
+def test_auto_error_false_gives_none(scheme: object) -> None:
+    app = FastAPI()
+
+    @app.get("/")
+    def root(value: Annotated[object, Depends(scheme)]) -> dict:  # type: ignore[call-overload]
+        return {"none": value is None}
+
+    assert TestClient(app).get("/").status_code == 401
+    scheme.auto_error = False  # type: ignore[attr-defined]
+    assert TestClient(app).get("/").json() == {"none": True}
