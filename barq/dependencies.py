@@ -37,6 +37,33 @@ def _validate(
         return None
 
 
+def _model_value(field: ParamField, pairs: list[tuple[str, str]], ctx: RequestContext) -> Any:
+    """A Pydantic model of query/header/cookie parameters, from the request's
+    ``(name, value)`` pairs: its fields by their names in the request; the other
+    names too, so that ``extra="forbid"`` can refuse them."""
+    assert field.members is not None
+    by_wire: dict[str, list[str]] = {}
+    for name, value in pairs:
+        by_wire.setdefault(name, []).append(value)
+    data: dict[str, Any] = {}
+    taken: set[str] = set()
+    for key, wire, is_list, empty_when_absent in field.members:
+        values = by_wire.get(wire)
+        taken.add(wire)
+        if values:
+            data[key] = values if is_list else values[0]
+        elif empty_when_absent:
+            data[key] = []
+    for name, values in by_wire.items():
+        if name not in taken and name not in data:
+            data[name] = values[0] if len(values) == 1 else values
+    try:
+        return field.adapter.validate_python(data)
+    except pydantic.ValidationError as exc:
+        ctx.errors.extend(validation_errors(exc, (field.location,)))
+        return None
+
+
 def _absent(
     field: ParamField, where: str, errors: list[dict[str, Any]], kwargs: dict[str, Any]
 ) -> None:
@@ -65,6 +92,9 @@ def _solve_fields(plan: CallPlan, ctx: RequestContext, kwargs: dict[str, Any]) -
     if plan.query:
         query = ctx.query()
         for f in plan.query:
+            if f.members is not None:
+                kwargs[f.name] = _model_value(f, query.multi_items(), ctx)
+                continue
             if f.is_sequence:
                 values = query.getlist(f.alias)
                 if not values:
@@ -80,6 +110,10 @@ def _solve_fields(plan: CallPlan, ctx: RequestContext, kwargs: dict[str, Any]) -
     if plan.header:
         headers = ctx.headers()
         for f in plan.header:
+            if f.members is not None:
+                pairs = [(k, v) for k, values in headers.items() for v in values]
+                kwargs[f.name] = _model_value(f, pairs, ctx)
+                continue
             header_values = headers.get(f.alias)
             if not header_values:
                 _absent(f, "header", errors, kwargs)
@@ -89,6 +123,9 @@ def _solve_fields(plan: CallPlan, ctx: RequestContext, kwargs: dict[str, Any]) -
     if plan.cookie:
         cookies = ctx.cookies()
         for f in plan.cookie:
+            if f.members is not None:
+                kwargs[f.name] = _model_value(f, list(cookies.items()), ctx)
+                continue
             raw_value = cookies.get(f.alias, _MISSING)
             if raw_value is _MISSING:
                 _absent(f, "cookie", errors, kwargs)

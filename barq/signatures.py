@@ -65,6 +65,7 @@ class ParamField:
         "info",
         "is_sequence",
         "location",
+        "members",
         "name",
         "required",
         "validate",
@@ -91,6 +92,10 @@ class ParamField:
         self.is_sequence = is_sequence
         self.description = info.description if info is not None else None
         self.embed = bool(getattr(info, "embed", False))
+        #: a Pydantic model grouping several query/header/cookie parameters:
+        #: ``(key in the model's input, name in the request, is a list, an empty
+        #: list when absent)`` each
+        self.members: tuple[tuple[str, str, bool, bool], ...] | None = None
         constraints = info.constraints if info is not None else {}
         annotated: Any = annotation
         if constraints:
@@ -393,6 +398,11 @@ def _request_field(
         alias = pname.replace("_", "-")
     if location == "header":
         alias = alias.lower()
+    if location in ("query", "header", "cookie") and _is_model(base):
+        field = ParamField(pname, location, alias, clean, default, info)
+        field.members = _model_members(base, location, info)
+        field.validate = field.adapter.validate_python
+        return field
     is_sequence = location != "body" and is_scalar_sequence(base)
     if location in ("path", "cookie") and is_sequence:
         raise BarqError(f"{name}: {location} parameter {pname!r} cannot be a list")
@@ -402,6 +412,29 @@ def _request_field(
             f"(str, int, float, bool, UUID, Enum, ...) or a list of them, not {base!r}"
         )
     return ParamField(pname, location, alias, clean, default, info, is_sequence=is_sequence)
+
+
+def _is_model(tp: Any) -> bool:
+    return isinstance(tp, type) and issubclass(tp, pydantic.BaseModel)
+
+
+def _model_members(
+    model: type[pydantic.BaseModel], location: str, info: ParamInfo | None
+) -> tuple[tuple[str, str, bool, bool], ...]:
+    """How to gather a parameter model's fields from the request: each field by
+    its alias (or name); a header's name with underscores as hyphens unless
+    ``convert_underscores=False``."""
+    convert = location == "header" and getattr(info, "convert_underscores", True)
+    members = []
+    for fname, finfo in model.model_fields.items():
+        key = finfo.alias or fname
+        wire = key.replace("_", "-") if convert else key
+        if location == "header":
+            wire = wire.lower()
+        # a list with a default is an empty list when absent (FastAPI's way)
+        is_list = is_scalar_sequence(finfo.annotation)
+        members.append((key, wire, is_list, is_list and not finfo.is_required()))
+    return tuple(members)
 
 
 def _special_factory(tp: Any, scopes: tuple[str, ...] = ()) -> SpecialFactory | None:

@@ -20,6 +20,7 @@ import inspect
 import logging
 import re
 import sys
+import typing
 from collections.abc import Iterable, Mapping, Sequence
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
@@ -237,6 +238,12 @@ def _parameters(route: Route, batch: _Batch) -> list[dict[str, Any]]:
             continue
         if field.info is not None and not field.info.include_in_schema:
             continue
+        if field.members is not None:
+            for member in _member_params(field, batch):
+                if (field.location, member["name"]) not in seen:
+                    seen.add((field.location, member["name"]))
+                    out.append(member)
+            continue
         key = (field.location, field.alias)
         if key in seen:
             continue
@@ -255,6 +262,41 @@ def _parameters(route: Route, batch: _Batch) -> list[dict[str, Any]]:
         out.append(param)
     order = {"path": 0, "query": 1, "header": 2, "cookie": 3}
     out.sort(key=lambda p: order[p["in"]])
+    return out
+
+
+def _member_params(field: ParamField, batch: _Batch) -> list[dict[str, Any]]:
+    """The parameters of a Pydantic model of query/header/cookie parameters: one
+    per model field, named as the request names it."""
+    model = field.annotation
+    if typing.get_origin(model) is typing.Annotated:
+        model = typing.get_args(model)[0]
+    assert field.members is not None
+    out = []
+    for (fname, finfo), (_, wire, _, _) in zip(
+        model.model_fields.items(), field.members, strict=True
+    ):
+        extra: dict[str, Any] = {"title": finfo.title or fname.replace("_", " ").title()}
+        if finfo.description:
+            extra["description"] = finfo.description
+        required = finfo.is_required()
+        if not required:
+            ok, value = _jsonable(finfo.get_default(call_default_factory=True))
+            if ok:
+                extra["default"] = value
+        hint: Any = typing.Annotated[finfo.annotation, finfo]
+        adapter: TypeAdapter[Any] = TypeAdapter(hint)
+        param: dict[str, Any] = {
+            "name": wire,
+            "in": field.location,
+            "required": required,
+            "schema": _Pending(batch.add(adapter, "validation"), extra),
+        }
+        if finfo.description:
+            param["description"] = finfo.description
+        if finfo.deprecated:
+            param["deprecated"] = True
+        out.append(param)
     return out
 
 
