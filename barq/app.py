@@ -421,6 +421,11 @@ class Barq(RouteDecorators):
 
     def __call__(self, raw: HTTPRequest) -> HTTPResponse:
         """Handle one complete request (the server's application interface)."""
+        return self.respond(raw)
+
+    def respond(self, raw: HTTPRequest, *, reraise: bool = False) -> HTTPResponse:
+        """:meth:`__call__`; with ``reraise`` an exception no handler took is raised
+        after the 500 handler ran (``TestClient(raise_server_exceptions=True)``)."""
         stack = self._stack
         if stack is None:
             raise RuntimeError(
@@ -432,7 +437,10 @@ class Barq(RouteDecorators):
             response = stack(request)
             return response.to_http(request)
         except Exception as exc:
-            return self._server_error(request, exc).to_http()
+            answer = self._server_error(request, exc).to_http()
+            if reraise:
+                raise
+            return answer
 
     def serve_request(self, request: Request) -> Response:
         """Run ``request`` through this app's middleware and routes (used when it is

@@ -12,12 +12,14 @@ jar, is guarded by a lock.
 
 from __future__ import annotations
 
+import gzip
 import http.cookies
 import io
 import os
 import threading
 import uuid
-from collections.abc import Iterable, Mapping
+import zlib
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from http import HTTPStatus
@@ -56,8 +58,10 @@ class TestResponse:
         self.status_code = raw.status
         #: response headers (case-insensitive; ``headers.getlist("set-cookie")``)
         self.headers = Headers(raw.headers)
-        #: the body bytes
-        self.content = content
+        #: the body bytes, decoded when the body is ``Content-Encoding: gzip`` or
+        #: ``deflate`` (as httpx does; ``raw_content`` is what was sent)
+        self.raw_content = content
+        self.content = _decoded(content, self.headers.get("content-encoding"))
         #: the request that produced this response
         self.request = request
         #: the full URL requested
@@ -117,6 +121,23 @@ class TestResponse:
 
     def __repr__(self) -> str:
         return f"<TestResponse [{self.status_code}]>"
+
+
+def _decoded(content: bytes, encoding: str | None) -> bytes:
+    if not content or not encoding:
+        return content
+    try:
+        for coding in reversed([c.strip().lower() for c in encoding.split(",")]):
+            if coding in ("gzip", "x-gzip"):
+                content = gzip.decompress(content)
+            elif coding == "deflate":
+                try:
+                    content = zlib.decompress(content)
+                except zlib.error:
+                    content = zlib.decompress(content, -zlib.MAX_WBITS)
+    except (OSError, EOFError, zlib.error):
+        return content  # not what it says it is: keep the bytes as sent
+    return content
 
 
 def _read_body(response: HTTPResponse, head: bool) -> bytes:
@@ -206,6 +227,44 @@ def encode_multipart(
     return out.getvalue(), f"multipart/form-data; boundary={boundary}"
 
 
+class CookieJar(MutableMapping[str, str]):
+    """A :class:`TestClient`'s cookies, as a mapping of name to value (httpx's
+    ``Cookies`` spelling: ``.set(name, value)``, ``.get(name)``)."""
+
+    def __init__(self, store: dict[str, str], lock: threading.Lock) -> None:
+        self._store = store
+        self._lock = lock
+
+    def set(self, name: str, value: str, domain: str = "", path: str = "/") -> None:
+        """Set cookie ``name`` (``domain`` and ``path`` are accepted and ignored:
+        the jar holds the cookies of the one app under test)."""
+        self[name] = value
+
+    def __getitem__(self, name: str) -> str:
+        with self._lock:
+            return self._store[name]
+
+    def __setitem__(self, name: str, value: str) -> None:
+        with self._lock:
+            self._store[name] = value
+
+    def __delitem__(self, name: str) -> None:
+        with self._lock:
+            del self._store[name]
+
+    def __iter__(self) -> Iterator[str]:
+        with self._lock:
+            return iter(list(self._store))
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._store)
+
+    def __repr__(self) -> str:
+        with self._lock:
+            return f"<CookieJar {self._store!r}>"
+
+
 class TestClient:
     """Call ``app`` in-process with an httpx-like API.
 
@@ -226,10 +285,22 @@ class TestClient:
         cookies: Mapping[str, str] | None = None,
         follow_redirects: bool = True,
         client: tuple[str, int] | None = ("testclient", 50000),
+        raise_server_exceptions: bool = True,
     ) -> None:
         self.app = app
         self.base_url = base_url.rstrip("/")
-        self.headers = dict(headers or {})
+        #: sent with every request (a request's own headers replace them); the
+        #: defaults are those of FastAPI's TestClient
+        self.headers: dict[str, str] = {
+            "accept": "*/*",
+            "accept-encoding": "gzip, deflate",
+            "connection": "keep-alive",
+            "user-agent": "testclient",
+        }
+        self.headers.update({k.lower(): v for k, v in (headers or {}).items()})
+        #: an exception the app's handlers did not turn into a response is raised
+        #: in the test (after the 500 handler ran); False gives the 500 response
+        self.raise_server_exceptions = raise_server_exceptions
         self.follow_redirects = follow_redirects
         self.client = client
         self._cookies: dict[str, str] = dict(cookies or {})
@@ -238,10 +309,16 @@ class TestClient:
     # -- cookies --------------------------------------------------------------
 
     @property
-    def cookies(self) -> dict[str, str]:
-        """A copy of the cookie jar."""
+    def cookies(self) -> CookieJar:
+        """The cookie jar (a live mapping: ``client.cookies.set("a", "1")``,
+        ``client.cookies["a"]``, ``del client.cookies["a"]``)."""
+        return CookieJar(self._cookies, self._lock)
+
+    @cookies.setter
+    def cookies(self, value: Mapping[str, str]) -> None:
         with self._lock:
-            return dict(self._cookies)
+            self._cookies.clear()
+            self._cookies.update(value)
 
     def set_cookie(self, name: str, value: str) -> None:
         """Put a cookie into the jar."""
@@ -381,7 +458,7 @@ class TestClient:
         headers = list(pairs)
         if not any(k == "host" for k, _ in headers):
             headers.insert(0, ("host", parts.netloc or "testserver"))
-        jar = self.cookies
+        jar = dict(self.cookies)  # a request's own cookies= are not kept
         if cookies:
             jar.update(cookies)
         if jar and not any(k == "cookie" for k, _ in headers):
@@ -403,7 +480,11 @@ class TestClient:
         build = getattr(self.app, "build", None)
         if build is not None:
             build()  # freeze the app before its first request, as a server does at start
-        raw = self.app(request)
+        respond = getattr(self.app, "respond", None)
+        if respond is not None:
+            raw = respond(request, reraise=self.raise_server_exceptions)
+        else:
+            raw = self.app(request)
         try:
             content = _read_body(raw, method == "HEAD")
         finally:

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import pytest
 
-from barq import Depends, FastAPI, HTTPException, Security, status
+from barq import Depends, FastAPI, HTTPException, Request, Security, status
 from barq.exceptions import BarqError, FastAPIError
 from barq.routing import APIRoute, Route
 from barq.security import (
@@ -249,3 +249,100 @@ def test_auto_error_false_gives_none(scheme: object) -> None:
     assert TestClient(app).get("/").status_code == 401
     scheme.auto_error = False  # type: ignore[attr-defined]
     assert TestClient(app).get("/").json() == {"none": True}
+
+
+def test_parameter_models_for_query_headers_and_cookies() -> None:
+    from typing import Literal
+
+    from pydantic import BaseModel, Field
+
+    from barq import Cookie, Header, Query
+
+    class Filters(BaseModel):
+        model_config = {"extra": "forbid"}
+        limit: int = Field(100, gt=0, le=100)
+        order_by: Literal["created_at", "updated_at"] = "created_at"
+        tags: list[str] = []
+
+    class Common(BaseModel):
+        save_data: bool
+        x_tag: list[str] = []
+
+    class Session(BaseModel):
+        session_id: str
+
+    app = FastAPI()
+
+    @app.get("/items")
+    def items(filters: Annotated[Filters, Query()]) -> Filters:
+        return filters
+
+    @app.get("/headers")
+    def headers(common: Annotated[Common, Header()]) -> Common:
+        return common
+
+    @app.get("/cookies")
+    def cookies(session: Annotated[Session, Cookie()]) -> Session:
+        return session
+
+    client = TestClient(app)
+    assert client.get("/items?limit=5&tags=a&tags=b").json() == {
+        "limit": 5,
+        "order_by": "created_at",
+        "tags": ["a", "b"],
+    }
+    errors = client.get("/items?limit=500&order_by=x").json()["detail"]
+    assert [(e["type"], e["loc"]) for e in errors] == [
+        ("less_than_equal", ["query", "limit"]),
+        ("literal_error", ["query", "order_by"]),
+    ]
+    r = client.get("/items?tool=plumbus")  # extra="forbid" is honoured
+    assert r.status_code == 422
+    assert r.json()["detail"] == [
+        {
+            "type": "extra_forbidden",
+            "loc": ["query", "tool"],
+            "msg": "Extra inputs are not permitted",
+            "input": "plumbus",
+        }
+    ]
+    r = client.get("/headers", headers=[("save-data", "true"), ("x-tag", "1"), ("x-tag", "2")])
+    assert r.json() == {"save_data": True, "x_tag": ["1", "2"]}
+    missing = client.get("/headers").json()["detail"][0]
+    assert (missing["type"], missing["loc"]) == ("missing", ["header", "save_data"])
+    assert client.get("/cookies", cookies={"session_id": "s1"}).json() == {"session_id": "s1"}
+    assert client.get("/cookies").status_code == 422
+    params = app.openapi()["paths"]["/headers"]["get"]["parameters"]
+    assert [(p["name"], p["in"], p["required"]) for p in params] == [
+        ("save-data", "header", True),
+        ("x-tag", "header", False),
+    ]
+    assert params[1]["schema"] == {
+        "type": "array",
+        "items": {"type": "string"},
+        "default": [],
+        "title": "X Tag",
+    }
+
+
+def test_testclient_raises_server_exceptions_and_sends_fastapi_defaults() -> None:
+    app = FastAPI()
+
+    @app.get("/boom")
+    def boom() -> dict:
+        raise RuntimeError("a bug")
+
+    @app.get("/ua")
+    def ua(request: Request) -> dict:
+        return {"ua": request.headers.get("user-agent")}
+
+    with pytest.raises(RuntimeError, match="a bug"):
+        TestClient(app).get("/boom")
+    r = TestClient(app, raise_server_exceptions=False).get("/boom")
+    assert r.status_code == 500 and r.json() == {"detail": "Internal Server Error"}
+    client = TestClient(app)
+    assert client.get("/ua").json() == {"ua": "testclient"}
+    client.cookies.set("theme", "dark")
+    assert client.cookies["theme"] == "dark" and dict(client.cookies) == {"theme": "dark"}
+    del client.cookies["theme"]
+    assert client.cookies == {}

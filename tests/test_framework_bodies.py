@@ -140,7 +140,7 @@ def make_app() -> Barq:
 
 @pytest.fixture(scope="module")
 def client() -> TestClient:
-    return TestClient(make_app())
+    return TestClient(make_app(), raise_server_exceptions=False)
 
 
 def test_issue_example(client: TestClient) -> None:

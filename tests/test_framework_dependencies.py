@@ -118,7 +118,7 @@ def test_generator_dependency_teardown_after_response() -> None:
     def crash(session: str = Depends(get_session)) -> dict:
         raise ValueError("bad thing")
 
-    client = TestClient(app)
+    client = TestClient(app, raise_server_exceptions=False)
     assert client.get("/ok").json() == {"session": "session"}
     assert events == ["open", "handler", "close"]
     events.clear()

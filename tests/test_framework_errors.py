@@ -67,7 +67,7 @@ def test_custom_handler_by_type_with_mro() -> None:
 
 def test_unexpected_exception_is_generic_500_and_logged(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.ERROR, logger="barq.app"):
-        r = TestClient(make_app()).get("/crash")
+        r = TestClient(make_app(), raise_server_exceptions=False).get("/crash")
     assert r.status_code == 500
     assert r.json() == {"detail": "Internal Server Error"}
     assert "secret" not in r.text
@@ -78,7 +78,7 @@ def test_unexpected_exception_is_generic_500_and_logged(caplog: pytest.LogCaptur
 
 
 def test_debug_mode_shows_traceback() -> None:
-    client = TestClient(make_app(debug=True))
+    client = TestClient(make_app(debug=True), raise_server_exceptions=False)
     r = client.get("/crash")
     assert r.status_code == 500
     assert r.headers["content-type"].startswith("text/plain")
@@ -103,7 +103,7 @@ def test_override_validation_and_status_handlers() -> None:
     def everything(request: Request, exc: Exception) -> PlainTextResponse:
         return PlainTextResponse("custom 500", status_code=500)
 
-    client = TestClient(app)
+    client = TestClient(app, raise_server_exceptions=False)
     assert (client.get("/needs-int?n=x").status_code, client.get("/needs-int?n=x").text) == (
         400,
         "bad: 1",
@@ -125,7 +125,7 @@ def test_failing_exception_handler_still_answers_500(caplog: pytest.LogCaptureFi
         raise ValueError("first")
 
     with caplog.at_level(logging.ERROR):
-        r = TestClient(app).get("/x")
+        r = TestClient(app, raise_server_exceptions=False).get("/x")
     assert r.status_code == 500 and r.json() == {"detail": "Internal Server Error"}
 
 
@@ -136,4 +136,4 @@ def test_non_serialisable_return_is_500() -> None:
     def x() -> dict:
         return {"obj": object()}
 
-    assert TestClient(app).get("/x").status_code == 500
+    assert TestClient(app, raise_server_exceptions=False).get("/x").status_code == 500
