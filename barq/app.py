@@ -192,6 +192,7 @@ class Barq(RouteDecorators):
         prefix: str = "",
         tags: Sequence[str] | None = None,
         dependencies: Sequence[Any] | None = None,
+        responses: Mapping[int | str, Any] | None = None,
         include_in_schema: bool = True,
     ) -> None:
         """Add every route of ``router`` under ``prefix`` (see :meth:`Router.include_router`)."""
@@ -201,6 +202,7 @@ class Barq(RouteDecorators):
             prefix=prefix,
             tags=tags,
             dependencies=dependencies,
+            responses=responses,
             include_in_schema=include_in_schema,
         )
 

@@ -602,11 +602,13 @@ class Router(RouteDecorators):
         prefix: str = "",
         tags: Sequence[str] | None = None,
         dependencies: Sequence[Any] | None = None,
+        responses: Mapping[int | str, Any] | None = None,
         include_in_schema: bool = True,
     ) -> None:
         """Copy ``router``'s routes into this one under ``prefix`` (plus this router's
         own prefix), adding ``tags`` and running ``dependencies`` (then this router's)
-        before each route's own."""
+        before each route's own; ``responses`` documents extra responses for each
+        (a route's own win)."""
         self._check_open()
         if router is self:
             raise BarqError("a router cannot include itself")
@@ -617,6 +619,7 @@ class Router(RouteDecorators):
                     prefix=self.prefix + prefix,
                     tags=[*self.tags, *(tags or [])],
                     dependencies=[*self.dependencies, *(dependencies or [])],
+                    responses={**self.responses, **(responses or {})},
                     include_in_schema=include_in_schema and self.include_in_schema,
                 )
             )

@@ -12,6 +12,7 @@ jar, is guarded by a lock.
 
 from __future__ import annotations
 
+import base64
 import gzip
 import http.cookies
 import io
@@ -392,8 +393,10 @@ class TestClient:
         data: Mapping[str, Any] | None = None,
         files: Mapping[str, Any] | Iterable[tuple[str, Any]] | None = None,
         follow_redirects: bool | None = None,
+        auth: tuple[str, str] | None = None,
     ) -> TestResponse:
-        """Send one request; see the module docstring. Returns a :class:`TestResponse`."""
+        """Send one request; see the module docstring. Returns a :class:`TestResponse`.
+        ``auth=(user, password)`` sends HTTP Basic credentials."""
         method = method.upper()
         full = urljoin(self.base_url + "/", url)
         body = b""
@@ -416,6 +419,10 @@ class TestClient:
             extra = [(k.lower(), v) for k, v in items]
             names = {k for k, _ in extra}
             pairs = [p for p in pairs if p[0] not in names] + extra
+        if auth is not None:
+            token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode("ascii")
+            pairs = [p for p in pairs if p[0] != "authorization"]
+            pairs.append(("authorization", f"Basic {token}"))
         if content_type is not None and not any(k == "content-type" for k, _ in pairs):
             pairs.append(("content-type", content_type))
         follow = self.follow_redirects if follow_redirects is None else follow_redirects

@@ -346,3 +346,70 @@ def test_testclient_raises_server_exceptions_and_sends_fastapi_defaults() -> Non
     assert client.cookies["theme"] == "dark" and dict(client.cookies) == {"theme": "dark"}
     del client.cookies["theme"]
     assert client.cookies == {}
+
+
+def test_jsonable_encoder_and_router_responses() -> None:
+    import dataclasses
+    import datetime
+    import enum
+    import uuid
+
+    from pydantic import BaseModel, Field
+
+    from barq import APIRouter
+    from barq.encoders import jsonable_encoder
+
+    class Color(enum.Enum):
+        RED = "red"
+
+    class Item(BaseModel):
+        name: str
+        tags: set[str] = set()
+        seen: datetime.date | None = None
+        alias_field: int = Field(0, alias="aliasField")
+
+    @dataclasses.dataclass
+    class Point:
+        x: int
+        color: Color
+
+    item = Item(name="a", tags={"t"}, seen=datetime.date(2026, 12, 1), aliasField=3)
+    assert jsonable_encoder(item) == {
+        "name": "a",
+        "tags": ["t"],
+        "seen": "2026-12-01",
+        "aliasField": 3,
+    }
+    assert jsonable_encoder(item, exclude_unset=True, by_alias=False, exclude={"tags"}) == {
+        "name": "a",
+        "seen": "2026-12-01",
+        "alias_field": 3,
+    }
+    uid = uuid.UUID(int=1)
+    assert jsonable_encoder({"p": Point(1, Color.RED), "u": uid, "n": None}, exclude_none=True) == {
+        "p": {"x": 1, "color": "red"},
+        "u": str(uid),
+    }
+    assert jsonable_encoder(Color.RED, custom_encoder={Color: lambda c: c.name}) == "RED"
+
+    router = APIRouter()
+
+    @router.get("/x")
+    def x() -> dict:
+        return {}
+
+    app = FastAPI()
+    app.include_router(router, prefix="/r", responses={404: {"description": "Not found"}})
+    responses = app.openapi()["paths"]["/r/x"]["get"]["responses"]
+    assert responses["404"] == {"description": "Not found"}
+
+
+def test_testclient_basic_auth() -> None:
+    app = FastAPI()
+    basic = HTTPBasic()
+
+    @app.get("/who")
+    def who(c: Annotated[HTTPBasicCredentials, Depends(basic)]) -> dict:
+        return {"user": c.username}
+
+    assert TestClient(app).get("/who", auth=("ann", "pw")).json() == {"user": "ann"}
