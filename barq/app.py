@@ -93,7 +93,11 @@ class Barq(RouteDecorators):
     (``title``, ``version``, ``description``, ``openapi_tags``; ``openapi_url``,
     ``docs_url`` and ``redoc_url`` serve the document, Swagger UI and ReDoc,
     ``None`` turns one off; ``swagger_ui_parameters`` configures Swagger UI) and
-    ``max_upload_size`` (bytes; larger form/upload bodies get 413). Other apps and
+    ``max_upload_size`` (bytes; larger form/upload bodies get 413),
+    ``strict_content_type`` (FastAPI's option: a body without a ``Content-Type``
+    is not read as JSON; False reads it as JSON) and ``reject_unsupported_media_type``
+    (Barq's stricter answer: a body of the wrong type for the endpoint gets 415
+    naming the expected type, instead of FastAPI's 422). Other apps and
     :class:`~barq.staticfiles.StaticFiles` are attached with :meth:`mount`.
     """
 
@@ -117,6 +121,8 @@ class Barq(RouteDecorators):
         swagger_ui_parameters: Mapping[str, Any] | None = None,
         openapi_tags: Sequence[Mapping[str, Any]] | None = None,
         max_upload_size: int | None = None,
+        strict_content_type: bool = True,
+        reject_unsupported_media_type: bool = False,
     ) -> None:
         self.debug = debug
         self.title = title
@@ -133,6 +139,10 @@ class Barq(RouteDecorators):
         self.openapi_schema: dict[str, Any] | None = None
         #: largest form/upload body (bytes) accepted by Form()/File() routes (413 beyond)
         self.max_upload_size = max_upload_size
+        #: a body without Content-Type is not JSON (FastAPI's ``strict_content_type``)
+        self.strict_content_type = strict_content_type
+        #: a body of another media type than the endpoint reads gets 415, not 422
+        self.reject_unsupported_media_type = reject_unsupported_media_type
         #: ``(prefix, app)`` pairs added by :meth:`mount`, longest prefix first
         self.mounts: list[tuple[str, Any]] = []
         self.redirect_slashes = redirect_slashes

@@ -152,11 +152,20 @@ def test_malformed_multipart_is_400(example, body: bytes, content_type: str, nee
     assert "Malformed multipart" in detail and needle in detail
 
 
-def test_json_body_to_form_route_is_415(example) -> None:
+def test_json_body_to_form_route_is_422_or_415_when_asked(example) -> None:
     client = TestClient(example.app)
     response = client.post("/login", json={"username": "ada", "password": "x"})
-    assert response.status_code == 415
-    assert "form" in response.json()["detail"]
+    assert response.status_code == 422  # FastAPI's answer: an empty form, fields missing
+    assert {e["loc"][-1] for e in response.json()["detail"]} >= {"username", "password"}
+    example.app.reject_unsupported_media_type = True
+    try:
+        response = client.post("/login", json={"username": "ada", "password": "x"})
+        assert response.status_code == 415
+        assert "form" in response.json()["detail"]
+        response = client.post("/login", content=b"username=ada&password=x")
+        assert response.status_code == 415  # no Content-Type at all
+    finally:
+        example.app.reject_unsupported_media_type = False
 
 
 def test_too_many_fields_is_400() -> None:

@@ -176,8 +176,26 @@ def test_invalid_json_is_422_json_invalid(client: TestClient) -> None:
     assert r.status_code == 422 and r.json()["detail"][0]["type"] == "json_invalid"
 
 
-def test_wrong_content_type_is_415(client: TestClient) -> None:
+def test_a_body_not_declared_json_is_not_read_as_json(client: TestClient) -> None:
     r = client.post("/items", data={"name": "pen", "price": "1"})
+    assert r.status_code == 422
+    assert r.json()["detail"] == [
+        {
+            "type": "model_attributes_type",
+            "loc": ["body"],
+            "msg": "Input should be a valid dictionary or object to extract fields from",
+            "input": "name=pen&price=1",
+        }
+    ]
+    r = client.post("/items", content=b'{"name": "pen", "price": 1}')  # no Content-Type
+    assert r.status_code == 422
+    lenient = make_app()
+    lenient.strict_content_type = False
+    lenient_client = TestClient(lenient)
+    assert lenient_client.post("/items", content=b'{"name": "pen", "price": 1}').status_code == 201
+    strict = make_app()
+    strict.reject_unsupported_media_type = True
+    r = TestClient(strict).post("/items", data={"name": "pen", "price": "1"})
     assert r.status_code == 415
     assert "application/x-www-form-urlencoded" in r.json()["detail"]
     assert "application/json" in r.json()["detail"]
