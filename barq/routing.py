@@ -14,8 +14,10 @@ or another router; the path matching itself is :mod:`barq.radix`.
 
 from __future__ import annotations
 
+import collections.abc
 import dataclasses
 import inspect
+import logging
 import sys
 import types
 import typing
@@ -45,6 +47,8 @@ from barq.requests import Request
 from barq.responses import JSONResponse, Response
 from barq.signatures import CallPlan, compile_plan, with_overrides
 from barq.typeinfo import return_hint
+
+logger = logging.getLogger("barq.routing")
 
 __all__ = [
     "DEFAULT",
@@ -143,6 +147,92 @@ class RouteOptions:
         )
 
 
+def _stream_kind(response_class: type[Response]) -> str:
+    """How an endpoint that yields is sent, from its ``response_class``."""
+    if getattr(response_class, "media_type", None) == "text/event-stream":
+        return "sse"
+    if issubclass(response_class, JSONResponse):
+        return "jsonl"
+    return "raw"
+
+
+_ITERABLES = {
+    collections.abc.Iterable,
+    collections.abc.Iterator,
+    collections.abc.Generator,
+    collections.abc.AsyncIterable,
+    collections.abc.AsyncIterator,
+    collections.abc.AsyncGenerator,
+}
+
+
+def _stream_item_type(hint: Any) -> Any:
+    """``Item`` from ``AsyncIterable[Item]``, ``Iterator[Item]``, ``Generator[Item, ...]``;
+    None when the annotation says nothing about the items (or they are events)."""
+    if hint is None or get_origin(hint) not in _ITERABLES:
+        return None
+    args = get_args(hint)
+    if not args or args[0] is Any:
+        return None
+    item = args[0]
+    if getattr(item, "__name__", "") == "ServerSentEvent":
+        return None
+    return item
+
+
+def _mapped(
+    items: Any, encode: Callable[[Any], bytes] | None, generators: list[Any]
+) -> _MappedIterator:
+    """``encode(item)`` for each item (the item itself without ``encode``);
+    closing it closes ``items`` (a generator's ``finally`` runs when the client
+    goes away), then finishes the request's generator ``dependencies``."""
+    return _MappedIterator(iter(items), encode, generators)
+
+
+class _MappedIterator:
+    __slots__ = ("_encode", "_generators", "_items")
+
+    def __init__(
+        self, items: Any, encode: Callable[[Any], Any] | None, generators: list[Any]
+    ) -> None:
+        self._items = items
+        self._encode = encode
+        self._generators = generators
+
+    def __iter__(self) -> _MappedIterator:
+        return self
+
+    def __next__(self) -> Any:
+        try:
+            item = next(self._items)
+            return item if self._encode is None else self._encode(item)
+        except StopIteration:
+            self._finish(None)
+            raise
+        except BaseException as exc:
+            self._finish(exc)
+            raise
+
+    def close(self) -> None:
+        close = getattr(self._items, "close", None)
+        try:
+            if close is not None:
+                close()
+        finally:
+            self._finish(None)
+
+    def _finish(self, exc: BaseException | None) -> None:
+        generators, self._generators = self._generators, []
+        if not generators:
+            return
+        if any(hasattr(g, "__anext__") for g in generators):
+            error = run_sync(teardown_async(generators, exc))
+        else:
+            error = teardown(generators, exc)
+        if error is not None and error is not exc:
+            logger.error("error finishing the dependencies of a stream", exc_info=error)
+
+
 def _is_response_type(tp: Any) -> bool:
     if isinstance(tp, type) and issubclass(tp, Response):
         return True
@@ -188,11 +278,6 @@ class Route:
     ) -> None:
         if not callable(endpoint):
             raise BarqError(f"route {path!r}: endpoint {endpoint!r} is not callable")
-        if inspect.isasyncgenfunction(endpoint) or inspect.isgeneratorfunction(endpoint):
-            raise BarqError(
-                f"route {path!r}: {endpoint.__qualname__} is a generator function; return "
-                "StreamingResponse(generator) to stream a body"
-            )
         if options is None:
             options = RouteOptions.from_kwargs(f"route {path!r}", kwargs)
         elif kwargs:
@@ -235,8 +320,20 @@ class Route:
         except BarqError as exc:
             raise BarqError(f"{where}: {exc}") from exc
 
+        #: the endpoint ``yield``\s its body: "jsonl" (JSON Lines, the default),
+        #: "sse" (``response_class=EventSourceResponse``) or "raw" (another
+        #: streaming response class, given the items as they are)
+        self.stream: str | None = None
+        #: validates and serialises each yielded item (from ``Iterable[Item]``)
+        self.stream_item_adapter: TypeAdapter[Any] | None = None
         response_model = options.response_model
-        if response_model is DEFAULT:
+        if self.plan.is_generator or self.plan.is_async_generator:
+            self.stream = _stream_kind(options.response_class)
+            item = _stream_item_type(return_hint(endpoint, localns))
+            if item is not None and self.stream != "raw":
+                self.stream_item_adapter = _model_adapter(item, where)
+            response_model = None
+        elif response_model is DEFAULT:
             response_model = return_hint(endpoint, localns)
         if response_model is not None and _is_response_type(response_model):
             response_model = None
@@ -246,7 +343,7 @@ class Route:
         self._response_class = options.response_class
         self._json = issubclass(options.response_class, JSONResponse)
         self._no_body = not body_allowed(self.status_code)
-        self._fast = self.plan.trivial and self.body is None
+        self._fast = self.plan.trivial and self.body is None and self.stream is None
         #: the handler or one of its dependencies is ``async def``: the request runs
         #: as a coroutine on the worker thread's event loop (:mod:`barq.concurrency`)
         self.is_async = self.plan.needs_async
@@ -382,6 +479,8 @@ class Route:
 
     def render(self, result: Any, ctx: RequestContext | None) -> Response:
         """Turn a handler's return value into a :class:`Response`."""
+        if self.stream is not None:
+            return self._stream_response(result, ctx)
         sub = ctx.response if ctx is not None else None
         if isinstance(result, Response):
             return merge_sub_response(result, sub) if sub is not None else result
@@ -400,6 +499,67 @@ class Route:
         else:
             response = response_class(result, status_code=status)
         return merge_sub_response(response, sub) if sub is not None else response
+
+    def _stream_response(self, items: Any, ctx: RequestContext | None) -> Response:
+        """The streamed response of an endpoint that yields (see :attr:`stream`)."""
+        from barq.streaming import AsyncToSync, StreamingResponse
+
+        sub = ctx.response if ctx is not None else None
+        status = sub.status_code if sub is not None and sub.status_code else self.status_code
+        source = AsyncToSync(items) if hasattr(items, "__anext__") else items
+        # generator dependencies stay open while the body streams: the stream
+        # finishes them when it ends (or the client goes away)
+        pending: list[Any] = []
+        if ctx is not None and ctx.generators:
+            pending, ctx.generators = ctx.generators, []
+        response: Response
+        if self.stream == "raw":
+            response = self._response_class(_mapped(source, None, pending), status_code=status)
+        elif self.stream == "sse":
+            from barq.sse import EventSourceResponse
+
+            response = EventSourceResponse(
+                _mapped(source, self._sse_event, pending),
+                status_code=status,
+                headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
+            )
+        else:
+            response = StreamingResponse(
+                _mapped(source, self._json_line, pending),
+                status_code=status,
+                media_type="application/jsonl",
+            )
+        return merge_sub_response(response, sub) if sub is not None else response
+
+    def _item_json(self, item: Any) -> bytes:
+        adapter = self.stream_item_adapter
+        if adapter is not None:
+            try:
+                item = adapter.validate_python(item, from_attributes=True)
+            except pydantic.ValidationError as exc:
+                raise ResponseValidationError(
+                    validation_errors(exc, ("response",)), endpoint=str(self.name)
+                ) from None
+            return adapter.dump_json(item)
+        return jsonlib.dumps(item)
+
+    def _json_line(self, item: Any) -> bytes:
+        return self._item_json(item) + b"\n"
+
+    def _sse_event(self, item: Any) -> bytes:
+        from barq.sse import ServerSentEvent, format_sse_event
+
+        if not isinstance(item, ServerSentEvent):
+            return format_sse_event(data_str=self._item_json(item).decode("utf-8"))
+        if item.raw_data is not None:
+            data: str | None = item.raw_data
+        elif item.data is not None:
+            data = jsonlib.dumps(item.data).decode("utf-8")
+        else:
+            data = None
+        return format_sse_event(
+            data_str=data, event=item.event, id=item.id, retry=item.retry, comment=item.comment
+        )
 
     def serialize(self, result: Any) -> bytes:
         """Validate ``result`` against the response model (if any) and encode it as JSON."""

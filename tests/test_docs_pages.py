@@ -35,6 +35,7 @@ EXERCISED_ELSEWHERE = {
     "async_handlers.py": "tests/test_framework_async.py",
     "forms_app.py": "tests/test_forms.py",
     "streaming_sse.py": "tests/test_streaming.py",
+    "streaming_yield.py": "tests/test_fastapi_compat.py",
     "files_app.py": "tests/test_files.py",
     "metrics_stats_server.py": "tests/test_docs_more_examples.py",
     "metrics_hooks.py": "tests/test_docs_more_examples.py",

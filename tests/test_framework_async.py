@@ -16,7 +16,6 @@ import pytest
 
 from barq import BackgroundTasks, Barq, Depends, Header, HTTPException, Request
 from barq.concurrency import is_async_callable, run_sync, thread_local_factory
-from barq.exceptions import BarqError
 from barq.middleware.base import BaseHTTPMiddleware, CallNext
 from barq.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from barq.testing import TestClient
@@ -143,15 +142,6 @@ def test_async_dependency_in_a_plain_handler_is_never_an_unawaited_coroutine() -
         return {"v": v + 1}
 
     assert TestClient(app).get("/").json() == {"v": 42}
-
-
-def test_generator_endpoints_are_refused_at_registration() -> None:
-    app = Barq()
-    with pytest.raises(BarqError, match="generator function"):
-
-        @app.get("/")
-        async def stream() -> AsyncIterator[int]:
-            yield 1
 
 
 def test_async_http_middleware_wraps_sync_and_async_routes() -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from enum import Enum, IntEnum
 
 import pytest
@@ -330,12 +329,3 @@ def test_frozen_after_startup() -> None:
             app.add_middleware(object)  # type: ignore[arg-type]
     finally:
         app.shutdown()
-
-
-def test_generator_handler_rejected() -> None:
-    app = Barq()
-    with pytest.raises(BarqError, match="generator function"):
-
-        @app.get("/")
-        def root() -> Iterator[int]:
-            yield 1
