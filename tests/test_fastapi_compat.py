@@ -5,12 +5,13 @@ description, ``Security`` scopes, ``dependency_overrides``."""
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterator
 from typing import Annotated
 
 import pytest
 
 from barq import Depends, FastAPI, HTTPException, Request, Security, status
-from barq.exceptions import BarqError, FastAPIError
+from barq.exceptions import BarqError, FastAPIError, ResponseValidationError
 from barq.routing import APIRoute, Route
 from barq.security import (
     APIKeyCookie,
@@ -413,3 +414,186 @@ def test_testclient_basic_auth() -> None:
         return {"user": c.username}
 
     assert TestClient(app).get("/who", auth=("ann", "pw")).json() == {"user": "ann"}
+
+
+def test_path_operations_that_yield_stream_json_lines_and_server_sent_events() -> None:
+    from collections.abc import AsyncIterable, Iterable
+
+    from pydantic import BaseModel
+
+    from barq import Header
+    from barq.responses import StreamingResponse
+    from barq.sse import EventSourceResponse, ServerSentEvent
+
+    class Item(BaseModel):
+        name: str
+        price: float
+
+    stock = [Item(name="pen", price=1), Item(name="cup", price=2.5)]
+    events: list[str] = []
+
+    def session() -> Iterator[str]:
+        events.append("open")
+        yield "db"
+        events.append("closed")
+
+    app = FastAPI()
+
+    @app.get("/items")
+    async def items(db: Annotated[str, Depends(session)]) -> AsyncIterable[Item]:
+        for item in stock:
+            events.append(f"yield {item.name} ({db})")
+            yield item
+
+    @app.get("/plain")
+    def plain():  # no annotation: items are encoded as they are
+        yield {"n": 1}
+        yield [2]
+
+    @app.get("/bad")
+    def bad() -> Iterable[Item]:
+        yield {"name": "pen"}  # no price: a response validation error, not bad data
+
+    @app.get("/events", response_class=EventSourceResponse)
+    async def updates(
+        last_event_id: Annotated[int | None, Header()] = None,
+    ) -> AsyncIterable[ServerSentEvent]:
+        yield ServerSentEvent(comment="stock updates")
+        start = 0 if last_event_id is None else last_event_id + 1
+        for i, item in enumerate(stock[start:], start):
+            yield ServerSentEvent(data=item, event="item", id=str(i), retry=1000)
+        yield ServerSentEvent(raw_data="[DONE]")
+
+    @app.get("/events/items", response_class=EventSourceResponse)
+    def plain_events() -> Iterable[Item]:
+        yield from stock
+
+    @app.get("/raw", response_class=StreamingResponse)
+    def raw():
+        yield b"ab"
+        yield "cd"
+
+    client = TestClient(app)
+    r = client.get("/items")
+    assert r.headers["content-type"] == "application/jsonl"
+    assert r.text == '{"name":"pen","price":1.0}\n{"name":"cup","price":2.5}\n'
+    # the generator dependency stays open until the stream has ended
+    assert events == ["open", "yield pen (db)", "yield cup (db)", "closed"]
+    assert client.get("/plain").text == '{"n":1}\n[2]\n'
+    with pytest.raises(ResponseValidationError):
+        client.get("/bad")
+
+    r = client.get("/events")
+    assert r.headers["content-type"] == "text/event-stream; charset=utf-8"
+    assert r.headers["cache-control"] == "no-cache"
+    assert r.headers["x-accel-buffering"] == "no"
+    assert r.text == (
+        ": stock updates\n\n"
+        'event: item\ndata: {"name":"pen","price":1.0}\nid: 0\nretry: 1000\n\n'
+        'event: item\ndata: {"name":"cup","price":2.5}\nid: 1\nretry: 1000\n\n'
+        "data: [DONE]\n\n"
+    )
+    resumed = client.get("/events", headers={"last-event-id": "0"}).text
+    assert '"pen"' not in resumed and '"cup"' in resumed
+    assert client.get("/events/items").text == (
+        'data: {"name":"pen","price":1.0}\n\ndata: {"name":"cup","price":2.5}\n\n'
+    )
+    assert client.get("/raw").content == b"abcd"
+    with pytest.raises(ValueError, match="single line"):
+        ServerSentEvent(event="a\nb")
+    with pytest.raises(ValueError, match="raw_data"):
+        ServerSentEvent(data=1, raw_data="1")
+
+    doc = app.openapi()["paths"]
+    assert doc["/items"]["get"]["responses"]["200"]["content"] == {
+        "application/jsonl": {"itemSchema": {"$ref": "#/components/schemas/Item"}}
+    }
+    sse_item = doc["/events/items"]["get"]["responses"]["200"]["content"]["text/event-stream"]
+    assert sse_item["itemSchema"]["properties"]["data"]["contentSchema"] == {
+        "$ref": "#/components/schemas/Item"
+    }
+
+
+def test_a_stream_the_client_leaves_closes_the_generator_and_the_dependencies(serve) -> None:
+    import socket
+    import threading
+
+    closed = threading.Event()
+    finished = threading.Event()
+
+    def resource() -> Iterator[str]:
+        yield "r"
+        finished.set()
+
+    app = FastAPI()
+
+    @app.get("/forever")
+    def forever(res: Annotated[str, Depends(resource)]):
+        try:
+            n = 0
+            while True:
+                n += 1
+                yield {"n": n, "pad": "x" * 4000}
+        finally:
+            closed.set()
+
+    with serve(app, threads=2) as server:
+        sock = socket.create_connection(server.addresses[0], timeout=5)
+        sock.sendall(b"GET /forever HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert b"200" in sock.recv(4096)
+        sock.close()
+        assert closed.wait(10) and finished.wait(10)
+
+
+def test_content_type_rules_as_fastapi_and_the_stricter_option() -> None:
+    from pydantic import BaseModel
+
+    from barq import Form
+
+    class Item(BaseModel):
+        name: str
+
+    app = FastAPI()
+
+    @app.post("/json")
+    def take_json(item: Item) -> Item:
+        return item
+
+    @app.post("/form")
+    def take_form(name: Annotated[str, Form()]) -> dict:
+        return {"name": name}
+
+    client = TestClient(app)
+    assert client.post("/json", json={"name": "a"}).json() == {"name": "a"}
+    body = b'{"name": "a"}'
+    assert client.post("/json", content=body, headers={"content-type": "application/x+json"}).json()
+    r = client.post("/json", content=body)  # no Content-Type: not JSON (strict_content_type)
+    assert r.status_code == 422
+    assert r.json()["detail"][0]["type"] == "model_attributes_type"
+    r = client.post("/json", content=body, headers={"content-type": "text/plain"})
+    assert r.status_code == 422 and r.json()["detail"][0]["input"] == '{"name": "a"}'
+    r = client.post("/form", json={"name": "a"})  # read as an empty form
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "name"]
+
+    lenient = FastAPI(strict_content_type=False)
+    lenient.post("/json")(take_json)
+    assert TestClient(lenient).post("/json", content=body).json() == {"name": "a"}
+
+    strict = FastAPI(reject_unsupported_media_type=True)
+    strict.post("/json")(take_json)
+    strict.post("/form")(take_form)
+    strict_client = TestClient(strict)
+    r = strict_client.post("/json", content=body, headers={"content-type": "text/plain"})
+    assert r.status_code == 415 and "application/json" in r.json()["detail"]
+    assert strict_client.post("/form", json={"name": "a"}).status_code == 415
+
+
+def test_streaming_yield_docs_example(load) -> None:
+    example = load("streaming_yield")
+    client = TestClient(example.app)
+    lines = client.get("/quotes").text.splitlines()
+    assert lines == ['{"symbol":"ACME","price":12.5}', '{"symbol":"INIT","price":3.0}']
+    events = client.get("/quotes/live", headers={"last-event-id": "0"}).text
+    assert events == (
+        'event: quote\ndata: {"symbol":"INIT","price":3.0}\nid: 1\n\nevent: end\ndata: [DONE]\n\n'
+    )

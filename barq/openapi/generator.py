@@ -221,8 +221,11 @@ def _request_body(route: Route, op_id: str, batch: _Batch, bodies: dict[str, Any
 
 
 def _body_doc(field: ParamField) -> dict[str, Any]:
-    extra: dict[str, Any] = {}
+    # a title from the parameter's name, as FastAPI writes it (dropped beside a $ref)
+    extra: dict[str, Any] = {"title": field.alias.replace("_", " ").title()}
     info = field.info
+    if info is not None and info.title:
+        extra["title"] = info.title
     if info is not None and info.description:
         extra["description"] = info.description
     if info is not None and info.examples:
@@ -307,14 +310,40 @@ def _model_adapter(model: Any) -> TypeAdapter[Any] | None:
         return None
 
 
-def _responses(route: Route, has_inputs: bool, batch: _Batch) -> dict[str, Any]:
+def _responses(route: Route, has_inputs: bool, batch: _Batch, op_id: str) -> dict[str, Any]:
     responses: dict[str, Any] = {}
     status = route.status_code
     success: dict[str, Any] = {"description": route.options.response_description}
-    if body_allowed(status):
+    if body_allowed(status) and route.stream in ("jsonl", "sse"):
+        item: Any = {}
+        if route.stream_item_adapter is not None:
+            item = _Pending(batch.add(route.stream_item_adapter, "serialization"))
+        if route.stream == "jsonl":
+            success["content"] = {"application/jsonl": {"itemSchema": item}}
+        else:
+            data: dict[str, Any] = {"type": "string"}
+            if route.stream_item_adapter is not None:
+                data.update(contentMediaType="application/json", contentSchema=item)
+            event = {
+                "type": "object",
+                "properties": {
+                    "data": data,
+                    "event": {"type": "string"},
+                    "id": {"type": "string"},
+                    "retry": {"type": "integer", "minimum": 0},
+                },
+            }
+            if route.stream_item_adapter is not None:
+                event["required"] = ["data"]
+            success["content"] = {"text/event-stream": {"itemSchema": event}}
+    elif body_allowed(status):
         media = route.options.response_class.media_type_default or "application/json"
         if route.response_adapter is not None:
-            schema: Any = _Pending(batch.add(route.response_adapter, "serialization"))
+            # a list, dict or union is titled after the operation (a model is a $ref)
+            title = f"Response_{op_id}".replace("_", " ").title()
+            schema: Any = _Pending(
+                batch.add(route.response_adapter, "serialization"), {"title": title}
+            )
         elif media == "application/json":
             schema = {}
         else:
@@ -335,12 +364,18 @@ def _responses(route: Route, has_inputs: bool, batch: _Batch) -> dict[str, Any]:
         entry = dict(responses.get(key, {}))
         spec = dict(spec or {})
         model = spec.pop("model", None)
+        # content from the route, the model and the spec, merged per media type
+        content: dict[str, Any] = {k: dict(v) for k, v in (entry.get("content") or {}).items()}
         if model is not None:
             adapter = _model_adapter(model)
             if adapter is not None:
-                entry["content"] = {
-                    "application/json": {"schema": _Pending(batch.add(adapter, "serialization"))}
-                }
+                content.setdefault("application/json", {})["schema"] = _Pending(
+                    batch.add(adapter, "serialization")
+                )
+        for media, value in (spec.pop("content", None) or {}).items():
+            content[media] = {**content.get(media, {}), **dict(value or {})}
+        if content:
+            entry["content"] = content
         entry.update(spec)
         if "description" not in entry:
             try:
@@ -424,7 +459,7 @@ def get_openapi(
                 operation["requestBody"] = request_body
             has_inputs = bool(parameters) or request_body is not None
             needs_validation_error = needs_validation_error or has_inputs
-            operation["responses"] = _responses(route, has_inputs, batch)
+            operation["responses"] = _responses(route, has_inputs, batch, op_id)
             if route.options.deprecated:
                 operation["deprecated"] = True
             paths.setdefault(path, {})[method.lower()] = operation
