@@ -22,6 +22,7 @@ import inspect
 import logging
 import threading
 import traceback
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -119,6 +120,8 @@ class Barq(RouteDecorators):
         docs_url: str | None = "/docs",
         redoc_url: str | None = "/redoc",
         swagger_ui_parameters: Mapping[str, Any] | None = None,
+        swagger_ui_oauth2_redirect_url: str | None = None,
+        swagger_ui_init_oauth: Mapping[str, Any] | None = None,
         openapi_tags: Sequence[Mapping[str, Any]] | None = None,
         max_upload_size: int | None = None,
         strict_content_type: bool = True,
@@ -133,6 +136,13 @@ class Barq(RouteDecorators):
         self.redoc_url = redoc_url
         #: Swagger UI options for the ``docs_url`` page (e.g. ``{"syntaxHighlight": False}``)
         self.swagger_ui_parameters = dict(swagger_ui_parameters or {})
+        #: where Swagger UI's OAuth2 login returns (served with the docs page; by
+        #: default ``{docs_url}/oauth2-redirect``, ``/docs/oauth2-redirect`` without docs)
+        self.swagger_ui_oauth2_redirect_url: str = swagger_ui_oauth2_redirect_url or (
+            (docs_url or "/docs").rstrip("/") + "/oauth2-redirect"
+        )
+        #: ``ui.initOAuth`` options for the Authorize dialog (e.g. ``{"clientId": ...}``)
+        self.swagger_ui_init_oauth = dict(swagger_ui_init_oauth) if swagger_ui_init_oauth else None
         #: tag descriptions for the OpenAPI document (``[{"name": ..., "description": ...}]``)
         self.openapi_tags = [dict(t) for t in openapi_tags] if openapi_tags else None
         #: the generated OpenAPI document, cached by :meth:`openapi`
@@ -281,9 +291,18 @@ class Barq(RouteDecorators):
         return decorator
 
     def on_event(self, event: str) -> Callable[[F], F]:
-        """Decorator: run the function at ``"startup"`` or ``"shutdown"``."""
+        """Decorator: run the function at ``"startup"`` or ``"shutdown"``.
+
+        Deprecated as in FastAPI (a ``DeprecationWarning``): ``lifespan=`` says
+        both halves in one place; ``on_startup=`` / ``on_shutdown=`` lists stay."""
         if event not in ("startup", "shutdown"):
             raise BarqError(f"unknown event {event!r}: use 'startup' or 'shutdown'")
+        warnings.warn(
+            "on_event is deprecated, use lifespan event handlers instead "
+            "(Barq(lifespan=...): a generator function or async context manager)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
 
         def decorator(func: F) -> F:
             self._check_open("add a lifespan hook")
@@ -295,11 +314,15 @@ class Barq(RouteDecorators):
 
     def on_startup(self, func: F) -> F:
         """Decorator: run ``func()`` once when the server starts."""
-        return self.on_event("startup")(func)
+        self._check_open("add a lifespan hook")
+        self.startup_handlers.append(func)
+        return func
 
     def on_shutdown(self, func: F) -> F:
         """Decorator: run ``func()`` once when the server stops."""
-        return self.on_event("shutdown")(func)
+        self._check_open("add a lifespan hook")
+        self.shutdown_handlers.append(func)
+        return func
 
     # -- lifespan -----------------------------------------------------------
 

@@ -142,15 +142,8 @@ class JSONBody:
                 errors.extend(validation_errors(exc, ("body",)))
             return
         if not isinstance(data, dict):
-            errors.append(
-                {
-                    "type": "dict_type",
-                    "loc": ["body"],
-                    "msg": "Input should be a valid dictionary or object to extract fields from",
-                    "input": data,
-                }
-            )
-            return
+            # as FastAPI: the fields are looked up in it and are all missing
+            data = {}
         for f in self.fields:
             value = data.get(f.alias, _MISSING)
             if value is _MISSING:

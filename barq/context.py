@@ -37,6 +37,7 @@ class RequestContext:
         "body_values",
         "cache",
         "errors",
+        "function_generators",
         "generators",
         "path_params",
         "raw",
@@ -56,6 +57,8 @@ class RequestContext:
         self.errors: list[dict[str, Any]] = []
         #: entered generator dependencies (and upload closers), torn down in reverse
         self.generators: list[Generator[Any, Any, Any]] = []
+        #: those of ``Depends(..., scope="function")``, finished when the handler returns
+        self.function_generators: list[Any] = []
         self.response: Response | None = None
         self._query: QueryParams | None = None
         self._headers: dict[str, list[str]] | None = None

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import tempfile
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Generator, Iterable, Iterator, Mapping
 from typing import Any, BinaryIO, NamedTuple
 from urllib.parse import parse_qsl, urlencode
 
 __all__ = [
     "URL",
     "Address",
+    "FormData",
     "Headers",
     "MutableHeaders",
     "QueryParams",
@@ -69,6 +70,29 @@ class _MultiDict(Mapping[str, str]):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._list!r})"
+
+
+class FormData(_MultiDict):
+    """A parsed form: field name → value (``str`` or :class:`UploadFile`);
+    ``getlist`` for repeated names (``await request.form()``)."""
+
+    def __init__(self, items: list[tuple[str, Any]]) -> None:
+        self._list = list(items)
+        self._dict = dict(self._list)
+
+    def __await__(self) -> Generator[Any, None, FormData]:
+        """``await request.form()`` (Starlette's spelling) gives the form itself."""
+        return self
+        yield
+
+    async def close(self) -> None:
+        """Close the uploaded files (Starlette's spelling)."""
+        for _, value in self._list:
+            close = getattr(value, "close", None)
+            if close is not None:
+                result = close()
+                if hasattr(result, "__await__"):
+                    await result
 
 
 class QueryParams(_MultiDict):

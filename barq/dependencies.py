@@ -173,7 +173,7 @@ def solve(plan: CallPlan, ctx: RequestContext) -> dict[str, Any] | None:
                 value = next(gen)
             except StopIteration:
                 raise RuntimeError(f"dependency {sub.name} did not yield a value") from None
-            ctx.generators.append(gen)
+            (ctx.function_generators if node.function_scope else ctx.generators).append(gen)
         else:
             value = call(**sub_kwargs)
         if node.use_cache:
@@ -218,14 +218,14 @@ async def solve_async(plan: CallPlan, ctx: RequestContext) -> dict[str, Any] | N
                 value = await agen.__anext__()
             except StopAsyncIteration:
                 raise RuntimeError(f"dependency {sub.name} did not yield a value") from None
-            ctx.generators.append(agen)
+            (ctx.function_generators if node.function_scope else ctx.generators).append(agen)
         elif sub.is_generator:
             gen = call(**sub_kwargs)
             try:
                 value = next(gen)
             except StopIteration:
                 raise RuntimeError(f"dependency {sub.name} did not yield a value") from None
-            ctx.generators.append(gen)
+            (ctx.function_generators if node.function_scope else ctx.generators).append(gen)
         elif sub.is_async:
             value = await call(**sub_kwargs)
         else:

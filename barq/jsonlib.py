@@ -43,13 +43,14 @@ class JSONDecodeError(ValueError):
 
 
 def _to_jsonable(value: Any) -> Any:
-    """orjson ``default=`` hook: anything pydantic-core can turn into JSON types."""
-    return pydantic_core.to_jsonable_python(value)
+    """orjson ``default=`` hook: anything pydantic-core can turn into JSON types
+    (a ``timedelta`` as its seconds, as FastAPI's encoder writes it)."""
+    return pydantic_core.to_jsonable_python(value, timedelta_mode="float")
 
 
 def _pydantic_dumps(value: Any) -> bytes:
     """Serialise ``value`` to compact UTF-8 JSON bytes (pydantic-core)."""
-    return pydantic_core.to_json(value)
+    return pydantic_core.to_json(value, timedelta_mode="float")
 
 
 def _pydantic_loads(data: bytes | bytearray | str) -> Any:

@@ -192,7 +192,7 @@ def Body(
 class Dependency:
     """A dependency marker created by :func:`Depends` (or :func:`Security`)."""
 
-    __slots__ = ("dependency", "scopes", "use_cache")
+    __slots__ = ("dependency", "scope", "scopes", "use_cache")
 
     def __init__(
         self,
@@ -200,9 +200,16 @@ class Dependency:
         *,
         use_cache: bool = True,
         scopes: Sequence[str] | None = None,
+        scope: str | None = None,
     ):
+        if scope not in (None, "function", "request"):
+            raise ValueError(f"Depends(scope=...) is 'function' or 'request', not {scope!r}")
         self.dependency = dependency
         self.use_cache = use_cache
+        #: when a generator dependency finishes: "function" right after the handler
+        #: returned, "request" (or None) once the response is built, or for a
+        #: streamed body once it has been sent
+        self.scope = scope
         #: OAuth2 scopes this use of the dependency requires (:func:`Security`)
         self.scopes: tuple[str, ...] = tuple(scopes or ())
 
@@ -214,7 +221,12 @@ class Dependency:
         return f"Depends({name}{cache})"
 
 
-def Depends(dependency: Callable[..., Any] | None = None, *, use_cache: bool = True) -> Any:
+def Depends(
+    dependency: Callable[..., Any] | None = None,
+    *,
+    use_cache: bool = True,
+    scope: str | None = None,
+) -> Any:
     """Inject the result of ``dependency`` (a function, generator function or class).
 
     Its parameters are resolved like a handler's (query, headers, body, other
@@ -222,9 +234,11 @@ def Depends(dependency: Callable[..., Any] | None = None, *, use_cache: bool = T
     is shared, unless ``use_cache=False``. A generator dependency's code after
     ``yield`` runs after the response is produced, also when the handler raised
     (the exception is thrown into the generator). Without an argument the
-    annotation is used: ``Annotated[Service, Depends()]``.
+    annotation is used: ``Annotated[Service, Depends()]``. ``scope="function"``
+    finishes a generator dependency as soon as the handler returns (before the
+    response is built or streamed).
     """
-    return Dependency(dependency, use_cache=use_cache)
+    return Dependency(dependency, use_cache=use_cache, scope=scope)
 
 
 def Security(

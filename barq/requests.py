@@ -6,19 +6,76 @@ a handler that never looks at cookies never pays for parsing them.
 
 from __future__ import annotations
 
+from asyncio import events
+from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
 from barq import jsonlib
-from barq.datastructures import URL, Address, Headers, QueryParams, State, parse_cookie_header
+from barq.datastructures import (
+    URL,
+    Address,
+    FormData,
+    Headers,
+    QueryParams,
+    State,
+    parse_cookie_header,
+)
 from barq.http.messages import HTTPRequest
 
 if TYPE_CHECKING:
     from barq.app import Barq
     from barq.routing import Route
 
-__all__ = ["Request"]
+__all__ = ["Request", "RequestBody"]
 
 _MISSING: Any = object()
+
+
+class Ready:
+    """An awaitable whose result is already there (``await`` gives ``value``)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        return self.value
+        yield  # a generator that never suspends
+
+
+class JSONObject(dict[str, Any]):
+    """A JSON object body: a ``dict`` that ``await`` also accepts (giving itself)."""
+
+    __slots__ = ()
+
+    def __await__(self) -> Generator[Any, None, JSONObject]:
+        return self
+        yield
+
+
+class JSONArray(list[Any]):
+    """A JSON array body: a ``list`` that ``await`` also accepts (giving itself)."""
+
+    __slots__ = ()
+
+    def __await__(self) -> Generator[Any, None, JSONArray]:
+        return self
+        yield
+
+
+class RequestBody(bytes):
+    """The request body: ``bytes``, and callable as Starlette's ``body()`` is, so
+    FastAPI code's ``await request.body()`` works beside Barq's ``request.body``."""
+
+    __slots__ = ()
+
+    def __call__(self) -> Ready:
+        return Ready(bytes(self))
+
+
+def _in_event_loop() -> bool:
+    return events._get_running_loop() is not None
 
 
 class Request:
@@ -34,7 +91,9 @@ class Request:
     """
 
     __slots__ = (
+        "_body",
         "_cookies",
+        "_form",
         "_headers",
         "_json",
         "_query_params",
@@ -58,6 +117,8 @@ class Request:
         self._headers: Headers | None = None
         self._query_params: QueryParams | None = None
         self._cookies: dict[str, str] | None = None
+        self._body: RequestBody | None = None
+        self._form: FormData | None = None
         self._json: Any = _MISSING
         self._state: State | None = None
 
@@ -120,15 +181,46 @@ class Request:
         return cookies
 
     @property
-    def body(self) -> bytes:
-        """The whole request body."""
-        return self.raw.body
+    def body(self) -> RequestBody:
+        """The whole request body (``bytes``; ``await request.body()`` works too)."""
+        body = self._body
+        if body is None:
+            body = self._body = RequestBody(self.raw.body)
+        return body
 
     def json(self) -> Any:
-        """The body parsed as JSON (cached); raises :class:`barq.jsonlib.JSONDecodeError`."""
-        if self._json is _MISSING:
-            self._json = jsonlib.loads(self.raw.body)
-        return self._json
+        """The body parsed as JSON (cached); raises :class:`barq.jsonlib.JSONDecodeError`.
+
+        FastAPI code awaits it (``data = await request.json()``): an object or array
+        body is a ``dict`` / ``list`` that can also be awaited (giving itself); a
+        scalar body is returned as an awaitable when called from async code."""
+        value = self._json
+        if value is _MISSING:
+            value = jsonlib.loads(self.raw.body)
+            if type(value) is dict:
+                value = JSONObject(value)
+            elif type(value) is list:
+                value = JSONArray(value)
+            self._json = value
+        if isinstance(value, JSONObject | JSONArray) or not _in_event_loop():
+            return value
+        return Ready(value)  # a scalar body, from async code
+
+    def form(self) -> Any:
+        """The body parsed as a form (:class:`~barq.datastructures.FormData`, cached;
+        an empty one when the body is not a form; ``await request.form()`` gives
+        the same). Malformed bodies raise ``HTTPException(400)``."""
+        form = self._form
+        if form is None:
+            from barq.formparsers import parse_form
+
+            content_type = self.raw.header("content-type") or ""
+            media = content_type.split(";", 1)[0].strip().lower()
+            items: list[tuple[str, Any]] = []
+            if media in ("application/x-www-form-urlencoded", "multipart/form-data"):
+                items = list(parse_form(self.raw.iter_body(), content_type))
+            form = self._form = FormData(items)
+        return form
 
     def _json_or_none(self) -> Any:
         """The parsed JSON body if it was parsed already, else None."""

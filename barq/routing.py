@@ -109,12 +109,22 @@ class RouteOptions:
     response_model_exclude_unset: bool = False
     response_model_exclude_none: bool = False
     response_model_by_alias: bool = True
+    #: fields of the response model to send only / to leave out (sets or dicts)
+    response_model_include: Any = None
+    response_model_exclude: Any = None
+    response_model_exclude_defaults: bool = False
+    #: merged into this operation of the OpenAPI document, over what Barq wrote
+    openapi_extra: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
         set_(self, "tags", list(self.tags or ()))
         set_(self, "dependencies", list(self.dependencies or ()))
         set_(self, "responses", dict(self.responses or {}))
+        for name in ("response_model_include", "response_model_exclude"):
+            value = getattr(self, name)
+            if isinstance(value, list | tuple | frozenset):  # FastAPI takes lists too
+                set_(self, name, set(value))
 
     @classmethod
     def from_kwargs(cls, where: str, options: Mapping[str, Any]) -> RouteOptions:
@@ -412,8 +422,16 @@ class Route:
             kwargs = solve(plan, ctx)
             if ctx.errors or kwargs is None:
                 raise RequestValidationError(ctx.errors, body=request._json_or_none())
-            response = self.render(self.endpoint(**kwargs), ctx)
+            result = self.endpoint(**kwargs)
+            if ctx.function_generators:  # Depends(..., scope="function"): finish now
+                done, ctx.function_generators = ctx.function_generators, []
+                error = teardown(done, None)
+                if error is not None:
+                    raise error
+            response = self.render(result, ctx)
         except BaseException as exc:
+            if ctx.function_generators:
+                ctx.generators.extend(ctx.function_generators)
             if ctx.generators:
                 final = teardown(ctx.generators, exc)
                 if final is not None and final is not exc:
@@ -464,8 +482,15 @@ class Route:
             result = self.endpoint(**kwargs)
             if self._endpoint_async:
                 result = await result
+            if ctx.function_generators:  # Depends(..., scope="function"): finish now
+                done, ctx.function_generators = ctx.function_generators, []
+                error = await teardown_async(done, None)
+                if error is not None:
+                    raise error
             response = self.render(result, ctx)
         except BaseException as exc:
+            if ctx.function_generators:
+                ctx.generators.extend(ctx.function_generators)
             if ctx.generators:
                 final = await teardown_async(ctx.generators, exc)
                 if final is not None and final is not exc:
@@ -576,7 +601,10 @@ class Route:
         options = self.options
         return adapter.dump_json(
             result,
+            include=options.response_model_include,
+            exclude=options.response_model_exclude,
             exclude_unset=options.response_model_exclude_unset,
+            exclude_defaults=options.response_model_exclude_defaults,
             exclude_none=options.response_model_exclude_none,
             by_alias=options.response_model_by_alias,
         )

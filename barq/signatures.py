@@ -136,7 +136,7 @@ class DependencyNode:
     for with other scopes runs again, as in FastAPI).
     """
 
-    __slots__ = ("cache_key", "name", "plan", "scopes", "use_cache")
+    __slots__ = ("cache_key", "function_scope", "name", "plan", "scopes", "use_cache")
 
     def __init__(
         self,
@@ -144,10 +144,13 @@ class DependencyNode:
         plan: CallPlan,
         use_cache: bool,
         scopes: tuple[str, ...] = (),
+        function_scope: bool = False,
     ) -> None:
         self.name = name
         self.plan = plan
         self.use_cache = use_cache
+        #: ``Depends(..., scope="function")``: finished right after the handler returns
+        self.function_scope = function_scope
         self.scopes = scopes
         self.cache_key: Any = (plan.call, plan.scopes) if plan.scopes else plan.call
 
@@ -314,7 +317,9 @@ def with_overrides(
             nodes.append(node)
             continue
         changed = True
-        nodes.append(DependencyNode(node.name, sub, node.use_cache, node.scopes))
+        nodes.append(
+            DependencyNode(node.name, sub, node.use_cache, node.scopes, node.function_scope)
+        )
     if not changed:
         return plan
     new = copy.copy(plan)
@@ -470,4 +475,4 @@ def _dependency_node(
         )
     scopes = (*scopes, *marker.scopes)
     plan = compile_plan(call, path_param_names, (), stack, localns=localns, scopes=scopes)
-    return DependencyNode(pname, plan, marker.use_cache, marker.scopes)
+    return DependencyNode(pname, plan, marker.use_cache, marker.scopes, marker.scope == "function")

@@ -597,3 +597,140 @@ def test_streaming_yield_docs_example(load) -> None:
     assert events == (
         'event: quote\ndata: {"symbol":"INIT","price":3.0}\nid: 1\n\nevent: end\ndata: [DONE]\n\n'
     )
+
+
+def test_function_scoped_dependencies_finish_before_the_response() -> None:
+    events: list[str] = []
+
+    def per_call() -> Iterator[str]:
+        events.append("enter")
+        yield "value"
+        events.append("exit")
+
+    app = FastAPI()
+
+    @app.get("/")
+    def root(v: Annotated[str, Depends(per_call, scope="function")]) -> dict:
+        events.append("handler")
+        return {"v": v}
+
+    @app.get("/stream")
+    def stream(v: Annotated[str, Depends(per_call, scope="function")]):
+        events.append("handler")
+        yield {"v": v}
+        events.append("streamed")
+
+    client = TestClient(app)
+    assert client.get("/").json() == {"v": "value"}
+    assert events == ["enter", "handler", "exit"]
+    events.clear()
+    assert client.get("/stream").text == '{"v":"value"}\n'
+    assert events == ["enter", "exit", "handler", "streamed"]  # finished before streaming
+    with pytest.raises(ValueError, match="scope"):
+        Depends(per_call, scope="session")
+
+
+def test_response_model_include_exclude_openapi_extra_and_timedelta() -> None:
+    import datetime
+
+    from pydantic import BaseModel
+
+    class Item(BaseModel):
+        name: str
+        description: str | None = None
+        price: float = 1.0
+
+    app = FastAPI()
+
+    @app.get("/name", response_model=Item, response_model_include=["name", "price"])
+    def name() -> Item:
+        return Item(name="pen", description="blue")
+
+    @app.get("/public", response_model=Item, response_model_exclude={"description"})
+    def public() -> Item:
+        return Item(name="pen", description="secret")
+
+    @app.get("/wait", openapi_extra={"x-aperture": "open", "responses": {"200": {"x-a": 1}}})
+    def wait() -> dict:
+        return {"after": datetime.timedelta(minutes=5)}
+
+    client = TestClient(app)
+    assert client.get("/name").json() == {"name": "pen", "price": 1.0}
+    assert client.get("/public").json() == {"name": "pen", "price": 1.0}
+    assert client.get("/wait").json() == {"after": 300.0}  # seconds, as FastAPI's encoder
+    operation = app.openapi()["paths"]["/wait"]["get"]
+    assert operation["x-aperture"] == "open"
+    assert operation["responses"]["200"]["x-a"] == 1
+    assert operation["responses"]["200"]["description"] == "Successful Response"
+
+
+def test_request_body_json_and_form_can_be_awaited() -> None:
+    from barq.responses import PlainTextResponse
+
+    app = FastAPI()
+
+    @app.post("/raw")
+    async def raw(request: Request) -> PlainTextResponse:
+        body = await request.body()
+        return PlainTextResponse(f"{len(body)}:{len(request.body)}")
+
+    @app.post("/json")
+    async def as_json(request: Request) -> dict:
+        data = await request.json()
+        return {"keys": sorted(data), "same": request.json() is data}
+
+    @app.post("/sync-json")
+    def sync_json(request: Request) -> dict:
+        return {"n": len(request.json())}
+
+    @app.post("/form")
+    async def as_form(request: Request) -> dict:
+        form = await request.form()
+        return {"tags": form.getlist("tag"), "name": form["name"]}
+
+    client = TestClient(app)
+    assert client.post("/raw", content=b"hello").text == "5:5"
+    assert client.post("/json", json={"b": 1, "a": 2}).json() == {"keys": ["a", "b"], "same": True}
+    assert client.post("/sync-json", json=[1, 2, 3]).json() == {"n": 3}
+    r = client.post("/form", data={"name": "x", "tag": ["a", "b"]})
+    assert r.json() == {"tags": ["a", "b"], "name": "x"}
+
+
+def test_docs_pages_of_your_own() -> None:
+    from barq.openapi.docs import (
+        get_redoc_html,
+        get_swagger_ui_html,
+        get_swagger_ui_oauth2_redirect_html,
+    )
+
+    app = FastAPI(docs_url=None, redoc_url=None, swagger_ui_parameters={"syntaxHighlight": False})
+    assert app.swagger_ui_oauth2_redirect_url == "/docs/oauth2-redirect"
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> object:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "",
+            title="Shop - Swagger UI",
+            oauth2_redirect_url=app.swagger_ui_oauth2_redirect_url,
+            swagger_js_url="/static/swagger-ui-bundle.js",
+            swagger_css_url="/static/swagger-ui.css",
+            init_oauth={"clientId": "shop"},
+            swagger_ui_parameters=app.swagger_ui_parameters,
+        )
+
+    @app.get(app.swagger_ui_oauth2_redirect_url, include_in_schema=False)
+    def redirect() -> object:
+        return get_swagger_ui_oauth2_redirect_html()
+
+    @app.get("/redoc", include_in_schema=False)
+    def redoc() -> object:
+        return get_redoc_html(openapi_url="/openapi.json", title="Shop", redoc_js_url="/r.js")
+
+    client = TestClient(app)
+    page = client.get("/docs").text
+    assert "<title>Shop - Swagger UI</title>" in page
+    assert 'src="/static/swagger-ui-bundle.js"' in page and 'href="/static/swagger-ui.css"' in page
+    assert '"syntaxHighlight": false,' in page and '"dom_id": "#swagger-ui",' in page
+    assert 'initOAuth({"clientId": "shop"})' in page
+    assert "window.opener.swaggerUIRedirectOauth2" in client.get("/docs/oauth2-redirect").text
+    assert 'src="/r.js"' in client.get("/redoc").text

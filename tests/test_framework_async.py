@@ -258,14 +258,16 @@ def test_async_lifespan_and_hooks_share_one_running_loop() -> None:
 
     app = Barq(lifespan=lifespan)
 
-    @app.on_event("startup")
     async def started() -> None:
         await asyncio.sleep(0)
         events.append("startup hook")
 
-    @app.on_event("shutdown")
     async def stopped() -> None:
         events.append("shutdown hook")
+
+    with pytest.warns(DeprecationWarning):
+        app.on_event("startup")(started)
+        app.on_event("shutdown")(stopped)
 
     @app.get("/")
     async def root(request: Request) -> dict:

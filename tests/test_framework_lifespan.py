@@ -22,9 +22,11 @@ def test_hooks_and_lifespan_generator_order() -> None:
 
     app = Barq(lifespan=lifespan)
 
-    @app.on_event("startup")
-    def s1() -> None:
-        events.append("startup event")
+    with pytest.warns(DeprecationWarning, match="lifespan"):  # as in FastAPI
+
+        @app.on_event("startup")
+        def s1() -> None:
+            events.append("startup event")
 
     @app.on_startup
     def s2() -> None:

@@ -122,8 +122,8 @@ class CORSMiddleware(HookMiddleware):
             if any(h not in self.allow_headers for h in names):
                 problems.append("headers")
             allowed_headers = ", ".join(sorted(self.allow_headers))
-        else:
-            allowed_headers = ", ".join(names) if names else "*"
+        else:  # echo what was asked, as it was spelled (as Starlette does)
+            allowed_headers = requested.strip() if names else "*"
         if problems:
             return PlainTextResponse(
                 f"Disallowed CORS {', '.join(problems)}", status_code=400, headers=headers

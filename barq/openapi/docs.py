@@ -36,6 +36,9 @@ __all__ = [
     "REDOC_CDN_URL",
     "SWAGGER_UI_DEFAULT_PARAMETERS",
     "add_docs_routes",
+    "get_redoc_html",
+    "get_swagger_ui_html",
+    "get_swagger_ui_oauth2_redirect_html",
     "redoc_assets",
     "redoc_html",
     "swagger_assets",
@@ -90,31 +93,43 @@ def swagger_ui_html(
     assets_url: str | None,
     parameters: Mapping[str, Any] | None = None,
     oauth2_redirect_url: str | None = None,
+    init_oauth: Mapping[str, Any] | None = None,
+    js_url: str | None = None,
+    css_url: str | None = None,
+    favicon_url: str | None = None,
+    page_title: str | None = None,
 ) -> str:
     """The Swagger UI page for the document at ``openapi_url``.
 
     ``assets_url``: where ``swagger-ui.css`` / ``swagger-ui-bundle.js`` are served
-    (None: the CDN); ``parameters``: Swagger UI options (over
-    :data:`SWAGGER_UI_DEFAULT_PARAMETERS`).
+    (None: the CDN), or ``js_url`` / ``css_url`` / ``favicon_url`` each;
+    ``parameters``: Swagger UI options (over :data:`SWAGGER_UI_DEFAULT_PARAMETERS`);
+    ``init_oauth``: options for ``ui.initOAuth`` (a client id for the Authorize
+    dialog); ``page_title``: the whole ``<title>`` (default: "{title} - Swagger UI").
     """
     base = (assets_url or CDN_URL).rstrip("/")
-    css = html.escape(f"{base}/swagger-ui.css", quote=True)
-    js = html.escape(f"{base}/swagger-ui-bundle.js", quote=True)
+    css = html.escape(css_url or f"{base}/swagger-ui.css", quote=True)
+    js = html.escape(js_url or f"{base}/swagger-ui-bundle.js", quote=True)
+    if favicon_url is None and assets_url:
+        favicon_url = f"{base}/favicon-32x32.png"
     favicon = (
-        f'<link rel="icon" type="image/png" href="{html.escape(base, quote=True)}/'
-        'favicon-32x32.png">'
-        if assets_url
+        f'<link rel="icon" type="image/png" href="{html.escape(favicon_url, quote=True)}">'
+        if favicon_url
         else ""
     )
-    options = {**SWAGGER_UI_DEFAULT_PARAMETERS, **(parameters or {}), "url": openapi_url}
+    options = {"url": openapi_url, **SWAGGER_UI_DEFAULT_PARAMETERS, **(parameters or {})}
     if oauth2_redirect_url:
         options["oauth2RedirectUrl"] = oauth2_redirect_url
+    # one option per line, as FastAPI writes them (tests and tools grep for them)
+    lines = "".join(f"    {_script_json(k)}: {_script_json(v)},\n" for k, v in options.items())
+    oauth = f"  window.ui.initOAuth({_script_json(dict(init_oauth))});\n" if init_oauth else ""
+    heading = html.escape(page_title if page_title is not None else f"{title} - Swagger UI")
     return f"""<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{html.escape(title)} - Swagger UI</title>
+<title>{heading}</title>
 <link rel="stylesheet" href="{css}">
 {favicon}
 </head>
@@ -123,30 +138,50 @@ def swagger_ui_html(
 <script src="{js}"></script>
 <script>
 (function () {{
-  var options = {_script_json(options)};
+  var options = {{
+{lines}    presets: [
+      SwaggerUIBundle.presets.apis,
+      SwaggerUIBundle.SwaggerUIStandalonePreset
+    ],
+  }};
   var redirect = options.oauth2RedirectUrl;
   if (redirect && redirect.charAt(0) === "/") {{
     options.oauth2RedirectUrl = window.location.origin + redirect;
   }}
-  options.presets = [SwaggerUIBundle.presets.apis, SwaggerUIBundle.SwaggerUIStandalonePreset];
   window.ui = SwaggerUIBundle(options);
-}})();
+{oauth}}})();
 </script>
 </body>
 </html>
 """
 
 
-def redoc_html(*, openapi_url: str, title: str, assets_url: str | None) -> str:
-    """The ReDoc page for the document at ``openapi_url`` (``assets_url``: None for the CDN)."""
+def redoc_html(
+    *,
+    openapi_url: str,
+    title: str,
+    assets_url: str | None,
+    js_url: str | None = None,
+    favicon_url: str | None = None,
+    page_title: str | None = None,
+) -> str:
+    """The ReDoc page for the document at ``openapi_url`` (``assets_url``: None for
+    the CDN; or ``js_url`` itself)."""
     base = (assets_url or REDOC_CDN_URL).rstrip("/")
-    js = html.escape(f"{base}/redoc.standalone.js", quote=True)
+    js = html.escape(js_url or f"{base}/redoc.standalone.js", quote=True)
+    favicon = (
+        f'<link rel="shortcut icon" href="{html.escape(favicon_url, quote=True)}">'
+        if favicon_url
+        else ""
+    )
+    heading = html.escape(page_title if page_title is not None else f"{title} - ReDoc")
     return f"""<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{html.escape(title)} - ReDoc</title>
+<title>{heading}</title>
+{favicon}
 <style>body {{ margin: 0; padding: 0; }}</style>
 </head>
 <body>
@@ -242,13 +277,16 @@ def add_docs_routes(app: Barq) -> None:
         docs_url = app.docs_url.rstrip("/") or "/"
         swagger = swagger_assets()
         static_url = docs_url.rstrip("/") + "/static"
-        redirect_url = docs_url.rstrip("/") + "/oauth2-redirect"
+        redirect_url = getattr(app, "swagger_ui_oauth2_redirect_url", None) or (
+            docs_url.rstrip("/") + "/oauth2-redirect"
+        )
         swagger_page = swagger_ui_html(
             openapi_url=openapi_url,
             title=app.title,
             assets_url=static_url if swagger is not None else None,
             parameters=getattr(app, "swagger_ui_parameters", None),
             oauth2_redirect_url=redirect_url,
+            init_oauth=getattr(app, "swagger_ui_init_oauth", None),
         )
 
         def swagger_ui() -> HTMLResponse:
@@ -278,3 +316,62 @@ def add_docs_routes(app: Barq) -> None:
         _add_get_route(app, redoc_url, redoc_ui, "redoc")
         if redoc is not None:
             _add_assets(app, redoc_static, redoc, "redoc_asset")
+
+
+# -- FastAPI's names, for apps that serve their own docs pages ------------------
+
+
+def get_swagger_ui_html(
+    *,
+    openapi_url: str,
+    title: str,
+    swagger_js_url: str = f"{CDN_URL}/swagger-ui-bundle.js",
+    swagger_css_url: str = f"{CDN_URL}/swagger-ui.css",
+    swagger_favicon_url: str | None = None,
+    oauth2_redirect_url: str | None = None,
+    init_oauth: Mapping[str, Any] | None = None,
+    swagger_ui_parameters: Mapping[str, Any] | None = None,
+) -> HTMLResponse:
+    """A Swagger UI page (``title`` is the whole page title), e.g. with the
+    assets served from your own static files."""
+    return HTMLResponse(
+        swagger_ui_html(
+            openapi_url=openapi_url,
+            title=title,
+            assets_url=None,
+            parameters=swagger_ui_parameters,
+            oauth2_redirect_url=oauth2_redirect_url,
+            init_oauth=init_oauth,
+            js_url=swagger_js_url,
+            css_url=swagger_css_url,
+            favicon_url=swagger_favicon_url,
+            page_title=title,
+        )
+    )
+
+
+def get_redoc_html(
+    *,
+    openapi_url: str,
+    title: str,
+    redoc_js_url: str = f"{REDOC_CDN_URL}/redoc.standalone.js",
+    redoc_favicon_url: str | None = None,
+    with_google_fonts: bool = False,
+) -> HTMLResponse:
+    """A ReDoc page (``title`` is the whole page title). ``with_google_fonts`` is
+    accepted for FastAPI's signature; the page loads no fonts from elsewhere."""
+    return HTMLResponse(
+        redoc_html(
+            openapi_url=openapi_url,
+            title=title,
+            assets_url=None,
+            js_url=redoc_js_url,
+            favicon_url=redoc_favicon_url,
+            page_title=title,
+        )
+    )
+
+
+def get_swagger_ui_oauth2_redirect_html() -> HTMLResponse:
+    """The page Swagger UI's OAuth2 login returns to."""
+    return HTMLResponse(_OAUTH2_REDIRECT)

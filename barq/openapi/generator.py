@@ -462,6 +462,8 @@ def get_openapi(
             operation["responses"] = _responses(route, has_inputs, batch, op_id)
             if route.options.deprecated:
                 operation["deprecated"] = True
+            if route.options.openapi_extra:
+                _deep_update(operation, route.options.openapi_extra)
             paths.setdefault(path, {})[method.lower()] = operation
 
     schemas, definitions = batch.run()
@@ -488,6 +490,18 @@ def get_openapi(
         document["tags"] = [dict(t) for t in tags]
     cleaned: dict[str, Any] = _without_nulls(document)
     return cleaned
+
+
+def _deep_update(target: dict[str, Any], extra: Mapping[str, Any]) -> None:
+    """Merge ``extra`` into ``target``: dicts key by key, lists appended, the rest replaced."""
+    for key, value in extra.items():
+        current = target.get(key)
+        if isinstance(current, dict) and isinstance(value, Mapping):
+            _deep_update(current, value)
+        elif isinstance(current, list) and isinstance(value, list):
+            target[key] = current + value
+        else:
+            target[key] = value
 
 
 def _without_nulls(value: Any) -> Any:
