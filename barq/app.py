@@ -126,6 +126,14 @@ class Barq(RouteDecorators):
         max_upload_size: int | None = None,
         strict_content_type: bool = True,
         reject_unsupported_media_type: bool = False,
+        summary: str | None = None,
+        servers: Sequence[Mapping[str, Any]] | None = None,
+        root_path: str = "",
+        default_response_class: type[Response] | None = None,
+        generate_unique_id_function: Callable[[Any], str] | None = None,
+        terms_of_service: str | None = None,
+        contact: Mapping[str, Any] | None = None,
+        license_info: Mapping[str, Any] | None = None,
     ) -> None:
         self.debug = debug
         self.title = title
@@ -156,7 +164,21 @@ class Barq(RouteDecorators):
         #: ``(prefix, app)`` pairs added by :meth:`mount`, longest prefix first
         self.mounts: list[tuple[str, Any]] = []
         self.redirect_slashes = redirect_slashes
-        self.router = Router(dependencies=dependencies)
+        self.router = Router(
+            dependencies=dependencies,
+            default_response_class=default_response_class,
+            generate_unique_id_function=generate_unique_id_function,
+        )
+        #: OpenAPI ``info`` extras and ``servers``
+        self.summary = summary
+        self.terms_of_service = terms_of_service
+        self.contact = dict(contact) if contact else None
+        self.license_info = dict(license_info) if license_info else None
+        self.servers = [dict(s) for s in servers] if servers else []
+        #: the path prefix a proxy strips before the app (``/api/v1``): listed as
+        #: the document's server (unless ``servers`` says otherwise) and used for
+        #: the URL the docs page loads the document from
+        self.root_path = root_path.rstrip("/")
         #: ``{dependency: replacement}``, applied on each request (for tests:
         #: ``app.dependency_overrides[get_db] = fake_db``, then ``.clear()``)
         self.dependency_overrides: dict[Callable[..., Any], Callable[..., Any]] = {}
@@ -214,6 +236,8 @@ class Barq(RouteDecorators):
         dependencies: Sequence[Any] | None = None,
         responses: Mapping[int | str, Any] | None = None,
         include_in_schema: bool = True,
+        default_response_class: type[Response] | None = None,
+        generate_unique_id_function: Callable[[Any], str] | None = None,
     ) -> None:
         """Add every route of ``router`` under ``prefix`` (see :meth:`Router.include_router`)."""
         self._check_open("include a router")
@@ -224,6 +248,8 @@ class Barq(RouteDecorators):
             dependencies=dependencies,
             responses=responses,
             include_in_schema=include_in_schema,
+            default_response_class=default_response_class,
+            generate_unique_id_function=generate_unique_id_function,
         )
 
     def url_path_for(self, name: str, /, **params: Any) -> str:
@@ -242,12 +268,18 @@ class Barq(RouteDecorators):
         if self.openapi_schema is None:
             from barq.openapi import get_openapi
 
+            servers = self.servers or ([{"url": self.root_path}] if self.root_path else None)
             self.openapi_schema = get_openapi(
                 title=self.title,
                 version=self.version,
                 description=self.description,
+                summary=self.summary,
                 routes=self.routes,
                 tags=self.openapi_tags,
+                servers=servers,
+                terms_of_service=self.terms_of_service,
+                contact=self.contact,
+                license_info=self.license_info,
             )
         return self.openapi_schema
 

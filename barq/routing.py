@@ -115,6 +115,12 @@ class RouteOptions:
     response_model_exclude_defaults: bool = False
     #: merged into this operation of the OpenAPI document, over what Barq wrote
     openapi_extra: dict[str, Any] | None = None
+    #: ``f(route) -> str``: the operation id (FastAPI's option; None: the router's
+    #: or app's, else ``{name}{path}_{method}``)
+    generate_unique_id_function: Callable[[Any], str] | None = None
+    #: ``response_class`` was given for this route (a router's or app's
+    #: ``default_response_class`` does not replace it)
+    explicit_response_class: bool = False
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -145,15 +151,26 @@ class RouteOptions:
         dependencies: Sequence[Dependency] = (),
         responses: Mapping[int | str, Any] | None = None,
         include_in_schema: bool = True,
+        default_response_class: type[Response] | None = None,
+        generate_unique_id_function: Callable[[Any], str] | None = None,
     ) -> RouteOptions:
         """These options inside a router: its tags first, its dependencies run first,
-        its responses overridden by the route's, hidden if either is hidden."""
+        its responses overridden by the route's, hidden if either is hidden; its
+        ``default_response_class`` and ``generate_unique_id_function`` where the
+        route has none of its own."""
+        extra: dict[str, Any] = {}
+        if default_response_class is not None and not self.explicit_response_class:
+            extra["response_class"] = default_response_class
+            extra["explicit_response_class"] = True  # the innermost default wins
+        if generate_unique_id_function is not None and self.generate_unique_id_function is None:
+            extra["generate_unique_id_function"] = generate_unique_id_function
         return dataclasses.replace(
             self,
             tags=[*tags, *(t for t in self.tags if t not in tags)],
             dependencies=[*dependencies, *self.dependencies],
             responses={**(responses or {}), **self.responses},
             include_in_schema=self.include_in_schema and include_in_schema,
+            **extra,
         )
 
 
@@ -382,6 +399,8 @@ class Route:
         dependencies: Sequence[Dependency] = (),
         responses: Mapping[int | str, Any] | None = None,
         include_in_schema: bool = True,
+        default_response_class: type[Response] | None = None,
+        generate_unique_id_function: Callable[[Any], str] | None = None,
     ) -> Route:
         """A new route under ``prefix``, with a router's options around its own."""
         return Route(
@@ -394,6 +413,8 @@ class Route:
                 dependencies=dependencies,
                 responses=responses,
                 include_in_schema=include_in_schema,
+                default_response_class=default_response_class,
+                generate_unique_id_function=generate_unique_id_function,
             ),
         )
 
@@ -737,9 +758,15 @@ class Router(RouteDecorators):
         dependencies: Sequence[Any] | None = None,
         include_in_schema: bool = True,
         responses: dict[int | str, Any] | None = None,
+        default_response_class: type[Response] | None = None,
+        generate_unique_id_function: Callable[[Any], str] | None = None,
     ) -> None:
         _check_prefix(prefix, "router prefix")
         self.prefix = prefix
+        #: the response class of routes that name none (FastAPI's option)
+        self.default_response_class = default_response_class
+        #: ``f(route) -> str`` for the operation ids of routes that have none
+        self.generate_unique_id_function = generate_unique_id_function
         self.tags: list[str] = list(tags or [])
         self.dependencies: list[Any] = list(dependencies or [])
         self.include_in_schema = include_in_schema
@@ -768,6 +795,8 @@ class Router(RouteDecorators):
         self._check_open()
         localns = options.pop("localns", None)
         full = self.prefix + path
+        if "response_class" in options:
+            options["explicit_response_class"] = True
         own = RouteOptions.from_kwargs(f"route {full!r}", options)
         route = Route(
             full,
@@ -779,6 +808,8 @@ class Router(RouteDecorators):
                 dependencies=self.dependencies,
                 responses=self.responses,
                 include_in_schema=self.include_in_schema,
+                default_response_class=self.default_response_class,
+                generate_unique_id_function=self.generate_unique_id_function,
             ),
         )
         return self.add_route(route)
@@ -792,11 +823,14 @@ class Router(RouteDecorators):
         dependencies: Sequence[Any] | None = None,
         responses: Mapping[int | str, Any] | None = None,
         include_in_schema: bool = True,
+        default_response_class: type[Response] | None = None,
+        generate_unique_id_function: Callable[[Any], str] | None = None,
     ) -> None:
         """Copy ``router``'s routes into this one under ``prefix`` (plus this router's
         own prefix), adding ``tags`` and running ``dependencies`` (then this router's)
         before each route's own; ``responses`` documents extra responses for each
-        (a route's own win)."""
+        (a route's own win); ``default_response_class`` and
+        ``generate_unique_id_function`` apply where the routes have none."""
         self._check_open()
         if router is self:
             raise BarqError("a router cannot include itself")
@@ -809,6 +843,10 @@ class Router(RouteDecorators):
                     dependencies=[*self.dependencies, *(dependencies or [])],
                     responses={**self.responses, **(responses or {})},
                     include_in_schema=include_in_schema and self.include_in_schema,
+                    default_response_class=default_response_class or self.default_response_class,
+                    generate_unique_id_function=(
+                        generate_unique_id_function or self.generate_unique_id_function
+                    ),
                 )
             )
 

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import pytest
 
-from barq import Depends, FastAPI, HTTPException, Request, Security, status
+from barq import Depends, FastAPI, Header, HTTPException, Request, Security, status
 from barq.exceptions import BarqError, FastAPIError, ResponseValidationError
 from barq.routing import APIRoute, Route
 from barq.security import (
@@ -257,7 +257,7 @@ def test_parameter_models_for_query_headers_and_cookies() -> None:
 
     from pydantic import BaseModel, Field
 
-    from barq import Cookie, Header, Query
+    from barq import Cookie, Query
 
     class Filters(BaseModel):
         model_config = {"extra": "forbid"}
@@ -421,7 +421,6 @@ def test_path_operations_that_yield_stream_json_lines_and_server_sent_events() -
 
     from pydantic import BaseModel
 
-    from barq import Header
     from barq.responses import StreamingResponse
     from barq.sse import EventSourceResponse, ServerSentEvent
 
@@ -734,3 +733,100 @@ def test_docs_pages_of_your_own() -> None:
     assert 'initOAuth({"clientId": "shop"})' in page
     assert "window.opener.swaggerUIRedirectOauth2" in client.get("/docs/oauth2-redirect").text
     assert 'src="/r.js"' in client.get("/redoc").text
+
+
+def test_trusted_host_and_https_redirect_middleware() -> None:
+    from barq.middleware.httpsredirect import HTTPSRedirectMiddleware
+    from barq.middleware.trustedhost import TrustedHostMiddleware
+
+    app = FastAPI()
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=["www.example.com", "*.api.example"])
+
+    @app.get("/")
+    def root() -> dict:
+        return {"ok": True}
+
+    client = TestClient(app, base_url="http://www.example.com", follow_redirects=False)
+    assert client.get("/").json() == {"ok": True}
+    assert TestClient(app, base_url="http://v1.api.example").get("/").status_code == 200
+    evil = TestClient(app, base_url="http://evil.test").get("/")
+    assert (evil.status_code, evil.text) == (400, "Invalid host header")
+    bare = TestClient(app, base_url="http://example.com", follow_redirects=False).get("/?a=1")
+    assert bare.status_code == 301 and bare.headers["location"] == "http://www.example.com/?a=1"
+    with pytest.raises(ValueError, match="wildcard"):
+        TrustedHostMiddleware(lambda r: r, allowed_hosts=["exa*mple.com"])  # type: ignore[arg-type, return-value]
+
+    secure = FastAPI()
+    secure.add_middleware(HTTPSRedirectMiddleware)
+    secure.post("/pay")(root)
+    r = TestClient(secure, follow_redirects=False).post("/pay?x=1")
+    assert r.status_code == 307 and r.headers["location"] == "https://testserver/pay?x=1"
+    assert TestClient(secure, base_url="https://testserver").post("/pay").json() == {"ok": True}
+
+
+def test_docs_are_not_blocked_by_app_dependencies() -> None:
+    def api_key(x_key: Annotated[str, Header()]) -> None:
+        if x_key != "k":
+            raise HTTPException(403)
+
+    app = FastAPI(dependencies=[Depends(api_key)])
+
+    @app.get("/items")
+    def items() -> list:
+        return []
+
+    client = TestClient(app)
+    assert client.get("/items").status_code == 422
+    assert client.get("/openapi.json").status_code == 200
+    assert client.get("/docs").status_code == 200
+    assert client.get("/redoc").status_code == 200
+
+
+def test_app_and_router_options_for_the_document_and_responses() -> None:
+    from barq import APIRouter
+    from barq.responses import HTMLResponse, PlainTextResponse
+
+    def unique_id(route: APIRoute) -> str:
+        return f"{route.tags[0] if route.tags else 'default'}-{route.name}"
+
+    app = FastAPI(
+        summary="A shop",
+        servers=[{"url": "https://api.example.com", "description": "production"}],
+        default_response_class=PlainTextResponse,
+        generate_unique_id_function=unique_id,
+        terms_of_service="https://example.com/terms",
+        contact={"name": "Ann"},
+        license_info={"name": "MIT"},
+    )
+
+    @app.get("/hello")
+    def hello() -> str:
+        return "hi"
+
+    @app.get("/page", response_class=HTMLResponse)
+    def page() -> str:
+        return "<b>hi</b>"
+
+    router = APIRouter(tags=["items"])
+
+    @router.get("/items")
+    def list_items() -> str:
+        return "none"
+
+    app.include_router(router)
+    client = TestClient(app)
+    assert client.get("/hello").headers["content-type"].startswith("text/plain")
+    assert client.get("/page").headers["content-type"].startswith("text/html")
+    assert client.get("/items").text == "none"
+    doc = app.openapi()
+    assert doc["info"]["summary"] == "A shop"
+    assert doc["info"]["termsOfService"] == "https://example.com/terms"
+    assert doc["info"]["contact"] == {"name": "Ann"} and doc["info"]["license"] == {"name": "MIT"}
+    assert doc["servers"] == [{"url": "https://api.example.com", "description": "production"}]
+    assert doc["paths"]["/items"]["get"]["operationId"] == "items-list_items"
+    assert doc["paths"]["/hello"]["get"]["operationId"] == "default-hello"
+
+    proxied = FastAPI(root_path="/api/v1")
+    proxied.get("/x")(hello)
+    assert proxied.openapi()["servers"] == [{"url": "/api/v1"}]
+    assert '"url": "/api/v1/openapi.json"' in TestClient(proxied).get("/docs").text

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from barq.files import FileResponse
 from barq.responses import HTMLResponse, JSONResponse, Response
+from barq.routing import Route, RouteOptions
 
 if TYPE_CHECKING:
     from barq.app import Barq
@@ -245,7 +246,16 @@ def _add_get_route(app: Barq, path: str, endpoint: Callable[..., Any], name: str
     match = app.router.tree.match("GET", path)
     if match is not None and match.route is not None and match.route.path == path:
         return
-    app.router.add_api_route(path, endpoint, methods=["GET"], include_in_schema=False, name=name)
+    # Added as a built route: the app's own dependencies (an API key check, say)
+    # guard the API, not the document and pages that describe it (as in FastAPI)
+    app.router.add_route(
+        Route(
+            path,
+            endpoint,
+            methods=["GET"],
+            options=RouteOptions(include_in_schema=False, name=name),
+        )
+    )
 
 
 def _add_assets(app: Barq, url: str, directory: Path, name: str) -> None:
@@ -273,6 +283,8 @@ def add_docs_routes(app: Barq) -> None:
         return Response(cached[0], media_type="application/json")
 
     _add_get_route(app, openapi_url, openapi_document, "openapi")
+    # where a browser finds the document: behind a proxy that strips root_path
+    document_url = (getattr(app, "root_path", "") or "") + openapi_url
     if app.docs_url:
         docs_url = app.docs_url.rstrip("/") or "/"
         swagger = swagger_assets()
@@ -281,7 +293,7 @@ def add_docs_routes(app: Barq) -> None:
             docs_url.rstrip("/") + "/oauth2-redirect"
         )
         swagger_page = swagger_ui_html(
-            openapi_url=openapi_url,
+            openapi_url=document_url,
             title=app.title,
             assets_url=static_url if swagger is not None else None,
             parameters=getattr(app, "swagger_ui_parameters", None),
@@ -305,7 +317,7 @@ def add_docs_routes(app: Barq) -> None:
         redoc = redoc_assets()
         redoc_static = redoc_url.rstrip("/") + "/static"
         redoc_page = redoc_html(
-            openapi_url=openapi_url,
+            openapi_url=document_url,
             title=app.title,
             assets_url=redoc_static if redoc is not None else None,
         )

@@ -94,6 +94,9 @@ def operation_id_for(route: Route, method: str) -> str:
     characters replaced by ``_`` (``read_item_items__item_id__get``)."""
     if route.options.operation_id:
         return route.options.operation_id
+    generate = route.options.generate_unique_id_function
+    if generate is not None:
+        return str(generate(route))
     raw = f"{route.name}{_path_template(route.path)}"
     return re.sub(r"\W", "_", raw) + "_" + method.lower()
 
@@ -414,6 +417,9 @@ def get_openapi(
     openapi_version: str = "3.1.0",
     tags: Sequence[Mapping[str, Any]] | None = None,
     servers: Sequence[Mapping[str, Any]] | None = None,
+    terms_of_service: str | None = None,
+    contact: Mapping[str, Any] | None = None,
+    license_info: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The OpenAPI document (a JSON-ready dict) describing ``routes``.
 
@@ -472,6 +478,12 @@ def get_openapi(
         info["summary"] = summary
     if description:
         info["description"] = description
+    if terms_of_service:
+        info["termsOfService"] = terms_of_service
+    if contact:
+        info["contact"] = dict(contact)
+    if license_info:
+        info["license"] = dict(license_info)
     document: dict[str, Any] = {"openapi": openapi_version, "info": info}
     if servers:
         document["servers"] = [dict(s) for s in servers]
