@@ -530,4 +530,5 @@ class UploadFile:
 
     @classmethod
     def __get_pydantic_json_schema__(cls, schema: Any, handler: Any) -> dict[str, Any]:
-        return {"type": "string", "format": "binary"}
+        # OpenAPI 3.1 spelling of a file (``format: binary`` was 3.0's)
+        return {"type": "string", "contentMediaType": "application/octet-stream"}

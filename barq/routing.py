@@ -174,6 +174,17 @@ class RouteOptions:
         )
 
 
+def _default_status(response_class: type[Response]) -> int:
+    """200, or the status a response class answers with by default (a
+    ``RedirectResponse`` route answers 307), as FastAPI reads it."""
+    try:
+        param = inspect.signature(response_class.__init__).parameters.get("status_code")
+    except (TypeError, ValueError):
+        return 200
+    default = param.default if param is not None else None
+    return default if isinstance(default, int) and not isinstance(default, bool) else 200
+
+
 def _stream_kind(response_class: type[Response]) -> str:
     """How an endpoint that yields is sent, from its ``response_class``."""
     if getattr(response_class, "media_type", None) == "text/event-stream":
@@ -333,7 +344,11 @@ class Route:
         self.description = (
             options.description if options.description is not None else inspect.getdoc(endpoint)
         )
-        self.status_code = options.status_code if options.status_code is not None else 200
+        self.status_code = (
+            options.status_code
+            if options.status_code is not None
+            else _default_status(options.response_class)
+        )
 
         names = compile_path(path)[1]
         self.param_names: tuple[str, ...] = tuple(names)

@@ -830,3 +830,26 @@ def test_app_and_router_options_for_the_document_and_responses() -> None:
     proxied.get("/x")(hello)
     assert proxied.openapi()["servers"] == [{"url": "/api/v1"}]
     assert '"url": "/api/v1/openapi.json"' in TestClient(proxied).get("/docs").text
+
+
+def test_redirect_response_class_answers_307_and_is_documented_without_content() -> None:
+    from barq import Body
+    from barq.responses import RedirectResponse
+
+    app = FastAPI()
+
+    @app.get("/docs-site", response_class=RedirectResponse)
+    def go() -> str:
+        return "https://example.com/docs"
+
+    @app.post("/upload")
+    def upload(note: Annotated[str | None, Body()] = None) -> dict:  # an optional body
+        return {}
+
+    r = TestClient(app, follow_redirects=False).get("/docs-site")
+    assert r.status_code == 307 and r.headers["location"] == "https://example.com/docs"
+    paths = app.openapi()["paths"]
+    assert paths["/docs-site"]["get"]["responses"] == {
+        "307": {"description": "Successful Response"}
+    }
+    assert "required" not in paths["/upload"]["post"]["requestBody"]
