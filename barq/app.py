@@ -134,6 +134,7 @@ class Barq(RouteDecorators):
         terms_of_service: str | None = None,
         contact: Mapping[str, Any] | None = None,
         license_info: Mapping[str, Any] | None = None,
+        separate_input_output_schemas: bool = True,
     ) -> None:
         self.debug = debug
         self.title = title
@@ -155,6 +156,10 @@ class Barq(RouteDecorators):
         self.openapi_tags = [dict(t) for t in openapi_tags] if openapi_tags else None
         #: the generated OpenAPI document, cached by :meth:`openapi`
         self.openapi_schema: dict[str, Any] | None = None
+        #: webhooks the app sends, documented under ``webhooks`` (never served):
+        #: ``@app.webhooks.post("new-subscription")`` on a function whose
+        #: parameters describe the body you send
+        self.webhooks = Router()
         #: largest form/upload body (bytes) accepted by Form()/File() routes (413 beyond)
         self.max_upload_size = max_upload_size
         #: a body without Content-Type is not JSON (FastAPI's ``strict_content_type``)
@@ -174,6 +179,9 @@ class Barq(RouteDecorators):
         self.terms_of_service = terms_of_service
         self.contact = dict(contact) if contact else None
         self.license_info = dict(license_info) if license_info else None
+        #: a model whose input and output schemas differ is documented twice
+        #: (``Item-Input`` / ``Item-Output``); False: once, as input
+        self.separate_input_output_schemas = separate_input_output_schemas
         self.servers = [dict(s) for s in servers] if servers else []
         #: the path prefix a proxy strips before the app (``/api/v1``): listed as
         #: the document's server (unless ``servers`` says otherwise) and used for
@@ -280,6 +288,8 @@ class Barq(RouteDecorators):
                 terms_of_service=self.terms_of_service,
                 contact=self.contact,
                 license_info=self.license_info,
+                separate_input_output_schemas=self.separate_input_output_schemas,
+                webhooks=self.webhooks.routes,
             )
         return self.openapi_schema
 

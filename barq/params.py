@@ -71,8 +71,12 @@ class ParamInfo:
         deprecated: bool | None = None,
         include_in_schema: bool = True,
         json_schema_extra: dict[str, Any] | None = None,
+        openapi_examples: dict[str, dict[str, Any]] | None = None,
     ) -> None:
         self.default = PydanticUndefined if default is ... else default
+        #: named OpenAPI Example Objects (``{"normal": {"summary": ..., "value": ...}}``):
+        #: Swagger UI offers them in a drop-down (beside the parameter or the body)
+        self.openapi_examples = dict(openapi_examples) if openapi_examples else None
         self.alias = alias
         self.title = title
         self.description = description

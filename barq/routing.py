@@ -115,6 +115,8 @@ class RouteOptions:
     response_model_exclude_defaults: bool = False
     #: merged into this operation of the OpenAPI document, over what Barq wrote
     openapi_extra: dict[str, Any] | None = None
+    #: routes documented as this operation's callbacks (``callback_router.routes``)
+    callbacks: list[Any] | None = None
     #: ``f(route) -> str``: the operation id (FastAPI's option; None: the router's
     #: or app's, else ``{name}{path}_{method}``)
     generate_unique_id_function: Callable[[Any], str] | None = None
@@ -350,7 +352,10 @@ class Route:
             else _default_status(options.response_class)
         )
 
-        names = compile_path(path)[1]
+        #: a path that does not start with "/" (an OpenAPI runtime expression such
+        #: as ``{$callback_url}/events``, or a webhook's name) is documented, never served
+        self.documentation_only = not path.startswith("/")
+        names = [] if self.documentation_only else compile_path(path)[1]
         self.param_names: tuple[str, ...] = tuple(names)
         where = f"route {'/'.join(sorted(self.methods))} {path} ({self.name})"
         try:
@@ -799,7 +804,8 @@ class Router(RouteDecorators):
     def add_route(self, route: Route) -> Route:
         """Register an already built :class:`Route` (its path is used as is)."""
         self._check_open()
-        self.tree.insert(route.path, sorted(route.methods), route)
+        if not route.documentation_only:
+            self.tree.insert(route.path, sorted(route.methods), route)
         self.routes.append(route)
         return route
 

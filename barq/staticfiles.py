@@ -39,6 +39,8 @@ class StaticFiles:
     """Serve the files under ``directory``.
 
     - ``html``: serve ``index.html`` for directories and ``404.html`` for misses.
+    - ``fallback``: a single-page app's entry file (``"index.html"``), served for
+      paths without an extension that name no file (the app routes them itself).
     - ``check_dir``: raise at construction when ``directory`` does not exist.
     - ``follow_symlink``: allow symlinks whose target lies *outside* the directory
       (off by default: such links answer 404).
@@ -56,8 +58,13 @@ class StaticFiles:
         follow_symlink: bool = False,
         index_files: Sequence[str] = ("index.html",),
         allow_dotfiles: bool = False,
+        fallback: str | None = None,
     ) -> None:
         self.directory = os.fspath(directory)
+        #: a single-page app's entry (``"index.html"``): served (200, not cached) for
+        #: a path that names no file and has no extension (``/orders/7``), so the
+        #: app's own router can take it; a missing ``/app.js`` stays a 404
+        self.fallback = fallback
         self.html = html
         self.follow_symlink = follow_symlink
         self.allow_dotfiles = allow_dotfiles
@@ -89,7 +96,7 @@ class StaticFiles:
         try:
             st = os.stat(full)
         except OSError:
-            return self._not_found()
+            return self._not_found(parts)
         if stat.S_ISDIR(st.st_mode):
             if not self.html:
                 return self._not_found()
@@ -120,7 +127,15 @@ class StaticFiles:
             return real
         return None
 
-    def _not_found(self) -> Response:
+    def _not_found(self, parts: Sequence[str] | None = None) -> Response:
+        if self.fallback and parts is not None and (not parts or "." not in parts[-1]):
+            page = os.path.join(self._root, self.fallback)
+            try:
+                st = os.stat(page)
+            except OSError:
+                st = None
+            if st is not None and stat.S_ISREG(st.st_mode):
+                return FileResponse(page, stat_result=st, headers={"cache-control": "no-cache"})
         if self.html:
             page = os.path.join(self._root, "404.html")
             try:

@@ -12,12 +12,16 @@ import datetime
 import decimal
 import enum
 import inspect
+import ipaddress
 import pathlib
 import types
 import typing
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Annotated, Any, Union, get_args, get_origin
+
+import pydantic
+import pydantic_core
 
 from barq.datastructures import UploadFile
 from barq.exceptions import BarqError
@@ -48,6 +52,14 @@ _SCALAR_TYPES: tuple[type, ...] = (
     datetime.timedelta,
     enum.Enum,
     pathlib.PurePath,
+    ipaddress.IPv4Address,
+    ipaddress.IPv6Address,
+    ipaddress.IPv4Network,
+    ipaddress.IPv6Network,
+    ipaddress.IPv4Interface,
+    ipaddress.IPv6Interface,
+    pydantic.AnyUrl,  # HttpUrl and the other URL types (pydantic >= 2.10 classes)
+    pydantic_core.Url,
 )
 _SEQUENCE_ORIGINS = (list, set, tuple, frozenset, Sequence, typing.List, typing.Set)  # noqa: UP006
 _SEQUENCE_TYPES = (list, tuple, set, frozenset)

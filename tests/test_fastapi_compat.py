@@ -853,3 +853,85 @@ def test_redirect_response_class_answers_307_and_is_documented_without_content()
         "307": {"description": "Successful Response"}
     }
     assert "required" not in paths["/upload"]["post"]["requestBody"]
+
+
+def test_callbacks_webhooks_examples_and_one_schema_per_model() -> None:
+    from pydantic import BaseModel, HttpUrl, computed_field
+
+    from barq import APIRouter, Body, Query
+
+    class Invoice(BaseModel):
+        id: str
+        total: float
+
+    class Event(BaseModel):
+        description: str
+
+    class Priced(BaseModel):
+        price: float
+
+        @computed_field  # type: ignore[prop-decorator]
+        @property
+        def with_tax(self) -> float:
+            return self.price * 1.2
+
+    callbacks = APIRouter()
+
+    @callbacks.post("{$callback_url}/invoices/{$request.body.id}")
+    def invoice_notification(body: Event) -> dict:
+        return {}
+
+    app = FastAPI()
+
+    @app.post("/invoices", callbacks=callbacks.routes)
+    def create_invoice(invoice: Invoice, callback_url: HttpUrl | None = None) -> dict:
+        return {"url": str(callback_url)}
+
+    @app.webhooks.post("new-subscription")
+    def new_subscription(body: Event) -> None:
+        """Sent when someone subscribes."""
+
+    @app.get("/search")
+    def search(
+        q: Annotated[str, Query(openapi_examples={"short": {"summary": "A word", "value": "pen"}})],
+    ) -> list:
+        return []
+
+    @app.post("/priced")
+    def priced(
+        item: Annotated[Priced, Body(openapi_examples={"cheap": {"value": {"price": 1}}})],
+    ) -> Priced:
+        return item
+
+    client = TestClient(app)
+    r = client.post(
+        "/invoices?callback_url=https://client.example/hook", json={"id": "1", "total": 2}
+    )
+    assert r.json() == {"url": "https://client.example/hook"}  # a URL is a query parameter
+    assert (
+        client.post("/invoices?callback_url=not-a-url", json={"id": "1", "total": 2}).status_code
+        == 422
+    )
+    assert client.post("{$callback_url}/invoices/1", json={}).status_code == 404  # never served
+
+    doc = app.openapi()
+    operation = doc["paths"]["/invoices"]["post"]
+    callback = operation["callbacks"]["invoice_notification"][
+        "{$callback_url}/invoices/{$request.body.id}"
+    ]
+    assert callback["post"]["requestBody"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/Event"
+    }
+    hook = doc["webhooks"]["new-subscription"]["post"]
+    assert hook["summary"] == "New Subscription"
+    assert hook["description"] == "Sent when someone subscribes."
+    param = doc["paths"]["/search"]["get"]["parameters"][0]
+    assert param["examples"] == {"short": {"summary": "A word", "value": "pen"}}
+    media = doc["paths"]["/priced"]["post"]["requestBody"]["content"]["application/json"]
+    assert media["examples"] == {"cheap": {"value": {"price": 1}}}
+    assert {"Priced-Input", "Priced-Output"} <= set(doc["components"]["schemas"])
+
+    single = FastAPI(separate_input_output_schemas=False)
+    single.post("/priced")(priced)
+    schemas = single.openapi()["components"]["schemas"]
+    assert "Priced" in schemas and "Priced-Output" not in schemas

@@ -41,8 +41,8 @@ def test_example_document_is_valid_and_complete(example) -> None:
     assert doc["tags"] == [{"name": "books", "description": "The catalogue"}]
     assert set(doc["paths"]) == {"/books", "/books/{book_id}"}  # include_in_schema=False
     listing = doc["paths"]["/books"]["get"]
-    assert listing["summary"] == "List books."
-    assert listing["description"] == "Returns at most `limit` books, oldest first."
+    assert listing["summary"] == "List Books"  # FastAPI's rule: from the name
+    assert listing["description"] == "List books.\n\nReturns at most `limit` books, oldest first."
     assert listing["operationId"] == "list_books_books_get"
     assert listing["tags"] == ["books"]
     (limit,) = listing["parameters"]

@@ -190,3 +190,26 @@ def test_dotfiles_are_not_served_unless_allowed(serve, connect, site: Path) -> N
             assert reply.status == 404 and b"SECRET" not in reply.body, target
         assert client.request("GET", "/static/.well-known/security.txt").status == 200
         assert client.request("GET", "/open/.env").body == b"SECRET_KEY=hunter2"
+
+
+def test_single_page_app_fallback(tmp_path: Path) -> None:
+    dist = tmp_path / "dist"
+    (dist / "assets").mkdir(parents=True)
+    (dist / "index.html").write_text("<div id=app></div>")
+    (dist / "assets" / "app.js").write_text("console.log(1)")
+    app = Barq()
+
+    @app.get("/api/items")
+    def items() -> list:
+        return [1]
+
+    app.mount("/", StaticFiles(directory=dist, html=True, fallback="index.html"))
+    client = TestClient(app)
+    assert client.get("/api/items").json() == [1]  # the app's routes come first
+    assert client.get("/").text == "<div id=app></div>"
+    page = client.get("/orders/7")  # the frontend's own route: its entry page
+    assert page.status_code == 200 and page.text == "<div id=app></div>"
+    assert page.headers["cache-control"] == "no-cache"
+    assert client.get("/assets/app.js").text == "console.log(1)"
+    assert client.get("/assets/missing.js").status_code == 404  # a missing asset stays 404
+    assert client.get("/.env").status_code == 404

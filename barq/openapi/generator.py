@@ -16,7 +16,6 @@ docstring (the rest of it becomes the description), else the handler's name
 
 from __future__ import annotations
 
-import inspect
 import logging
 import re
 import sys
@@ -116,14 +115,12 @@ def operation_id_for(route: Route, method: str) -> str:
 
 
 def _summary_and_description(route: Route) -> tuple[str, str | None]:
-    doc = inspect.getdoc(route.endpoint)
+    """FastAPI's rule: the summary is ``summary=`` or the handler's name as a
+    title (``list_books`` → "List Books"); the description is ``description=``
+    or the whole docstring."""
     description = route.description
     if route.options.summary:
         return route.options.summary, description or None
-    if doc and description == doc:
-        first, _, rest = doc.strip().partition("\n\n")
-        summary = " ".join(line.strip() for line in first.splitlines())
-        return summary, rest.strip() or None
     name = str(route.name).replace("_", " ").strip().title() or "Endpoint"
     return name, description or None
 
@@ -140,10 +137,15 @@ def _jsonable(value: Any) -> tuple[bool, Any]:
 class _Batch:
     """Collects (key, mode, adapter) and produces the schemas in one Pydantic call."""
 
-    def __init__(self) -> None:
+    def __init__(self, separate_input_output: bool = True) -> None:
         self.inputs: list[tuple[int, Any, TypeAdapter[Any]]] = []
+        #: False: responses are described by the validation schema too (one
+        #: ``Item``, not ``Item-Input`` / ``Item-Output`` when they differ)
+        self.separate = separate_input_output
 
     def add(self, adapter: TypeAdapter[Any], mode: str) -> int:
+        if not self.separate:
+            mode = "validation"
         key = len(self.inputs)
         self.inputs.append((key, mode, adapter))
         return key
@@ -217,9 +219,12 @@ def _request_body(route: Route, op_id: str, batch: _Batch, bodies: dict[str, Any
     if body.single is not None:
         field = body.single
         schema = _Pending(batch.add(field.adapter, "validation"), _body_doc(field))
+        content: dict[str, Any] = {"schema": schema}
+        if field.info is not None and field.info.openapi_examples:
+            content["examples"] = _jsonable(field.info.openapi_examples)[1]
         return {
             **({"required": True} if field.required else {}),
-            "content": {body.media_type: {"schema": schema}},
+            "content": {body.media_type: content},
         }
     name = f"Body_{op_id}"
     properties = {
@@ -279,6 +284,8 @@ def _parameters(route: Route, batch: _Batch) -> list[dict[str, Any]]:
             param["description"] = info.description
         if info is not None and info.deprecated:
             param["deprecated"] = True
+        if info is not None and info.openapi_examples:
+            param["examples"] = _jsonable(info.openapi_examples)[1]
         out.append(param)
     order = {"path": 0, "query": 1, "header": 2, "cookie": 3}
     out.sort(key=lambda p: order[p["in"]])
@@ -444,6 +451,8 @@ def get_openapi(
     terms_of_service: str | None = None,
     contact: Mapping[str, Any] | None = None,
     license_info: Mapping[str, Any] | None = None,
+    separate_input_output_schemas: bool = True,
+    webhooks: Iterable[Route] | None = None,
 ) -> dict[str, Any]:
     """The OpenAPI document (a JSON-ready dict) describing ``routes``.
 
@@ -451,50 +460,69 @@ def get_openapi(
     when it was registered explicitly. Operation ids that collide get a numeric
     suffix (and a warning in the ``barq.openapi`` log).
     """
-    batch = _Batch()
+    batch = _Batch(separate_input_output_schemas)
     paths: dict[str, dict[str, Any]] = {}
     bodies: dict[str, Any] = {}
     used_ids: dict[str, int] = {}
     security_schemes: dict[str, Any] = {}
     needs_validation_error = False
+
+    def operation_for(route: Route, method: str) -> dict[str, Any]:
+        nonlocal needs_validation_error
+        summary_text, description_text = _summary_and_description(route)
+        op_id = operation_id_for(route, method)
+        if op_id in used_ids:
+            used_ids[op_id] += 1
+            logger.warning("duplicate OpenAPI operation id %r (route %s)", op_id, route.path)
+            op_id = f"{op_id}_{used_ids[op_id]}"
+        else:
+            used_ids[op_id] = 1
+        operation: dict[str, Any] = {}
+        if route.options.tags:
+            operation["tags"] = list(route.options.tags)
+        operation["summary"] = summary_text
+        if description_text:
+            operation["description"] = description_text
+        operation["operationId"] = op_id
+        security = _security(route, security_schemes)
+        if security:
+            operation["security"] = security
+        parameters = _parameters(route, batch)
+        if parameters:
+            operation["parameters"] = parameters
+        request_body = _request_body(route, op_id, batch, bodies)
+        if request_body is not None:
+            operation["requestBody"] = request_body
+        has_inputs = bool(parameters) or request_body is not None
+        needs_validation_error = needs_validation_error or has_inputs
+        operation["responses"] = _responses(route, has_inputs, batch, op_id)
+        if route.options.callbacks:
+            callbacks: dict[str, Any] = {}
+            for callback in route.options.callbacks:
+                for cb_method in sorted(callback.methods):
+                    callbacks.setdefault(callback.name, {}).setdefault(callback.path, {})[
+                        cb_method.lower()
+                    ] = operation_for(callback, cb_method)
+            operation["callbacks"] = callbacks
+        if route.options.deprecated:
+            operation["deprecated"] = True
+        if route.options.openapi_extra:
+            _deep_update(operation, route.options.openapi_extra)
+        return operation
+
     for route in routes:
-        if not route.options.include_in_schema:
+        if not route.options.include_in_schema or route.documentation_only:
             continue
         path = _path_template(route.path)
-        methods = sorted(route.methods)
-        summary_text, description_text = _summary_and_description(route)
-        for method in methods:
-            op_id = operation_id_for(route, method)
-            if op_id in used_ids:
-                used_ids[op_id] += 1
-                logger.warning("duplicate OpenAPI operation id %r (route %s)", op_id, route.path)
-                op_id = f"{op_id}_{used_ids[op_id]}"
-            else:
-                used_ids[op_id] = 1
-            operation: dict[str, Any] = {}
-            if route.options.tags:
-                operation["tags"] = list(route.options.tags)
-            operation["summary"] = summary_text
-            if description_text:
-                operation["description"] = description_text
-            operation["operationId"] = op_id
-            security = _security(route, security_schemes)
-            if security:
-                operation["security"] = security
-            parameters = _parameters(route, batch)
-            if parameters:
-                operation["parameters"] = parameters
-            request_body = _request_body(route, op_id, batch, bodies)
-            if request_body is not None:
-                operation["requestBody"] = request_body
-            has_inputs = bool(parameters) or request_body is not None
-            needs_validation_error = needs_validation_error or has_inputs
-            operation["responses"] = _responses(route, has_inputs, batch, op_id)
-            if route.options.deprecated:
-                operation["deprecated"] = True
-            if route.options.openapi_extra:
-                _deep_update(operation, route.options.openapi_extra)
-            paths.setdefault(path, {})[method.lower()] = operation
+        for method in sorted(route.methods):
+            paths.setdefault(path, {})[method.lower()] = operation_for(route, method)
+    webhook_ops: dict[str, dict[str, Any]] = {}
+    for route in webhooks or ():
+        if route.options.include_in_schema:
+            for method in sorted(route.methods):
+                webhook_ops.setdefault(route.path, {})[method.lower()] = operation_for(
+                    route, method
+                )
 
     schemas, definitions = batch.run()
     info: dict[str, Any] = {"title": title, "version": version}
@@ -512,6 +540,8 @@ def get_openapi(
     if servers:
         document["servers"] = [dict(s) for s in servers]
     document["paths"] = _resolve(paths, schemas)
+    if webhook_ops:
+        document["webhooks"] = _resolve(webhook_ops, schemas)
     components = dict(definitions)
     components.update(_resolve(bodies, schemas))
     if needs_validation_error:
