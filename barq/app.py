@@ -498,7 +498,14 @@ class Barq(RouteDecorators):
 
     def __call__(self, raw: HTTPRequest) -> HTTPResponse:
         """Handle one complete request (the server's application interface)."""
-        return self.respond(raw)
+        stack = self._stack
+        if stack is None:
+            return self.respond(raw)  # raises the "not started" error
+        request = Request(raw, self)
+        try:
+            return stack(request).to_http(request)
+        except Exception as exc:
+            return self._server_error(request, exc).to_http()
 
     def respond(self, raw: HTTPRequest, *, reraise: bool = False) -> HTTPResponse:
         """:meth:`__call__`; with ``reraise`` an exception no handler took is raised
@@ -565,6 +572,15 @@ class Barq(RouteDecorators):
 
     def _dispatch(self, request: Request) -> Response:
         try:
+            if not self.mounts:  # the common case, inline: a route matches
+                raw = request.raw
+                match = self._tree.match(raw.method, raw.path)
+                if match is not None and match.route is not None:
+                    route = match.route
+                    raw.route = route.path
+                    request.route = route
+                    request.path_params = dict(match.params)
+                    return route.handle(request, match.params)
             where, what = self._find(request)
             if isinstance(where, Route):
                 return where.handle(request, what)
