@@ -337,12 +337,19 @@ def _model_input(
     model: type[pydantic.BaseModel], form: dict[str, list[str | UploadFile]]
 ) -> dict[str, Any]:
     data: dict[str, Any] = {}
+    known: set[str] = set()
     for name, info in model.model_fields.items():
         key = info.alias or name
+        known.add(key)
         received = [v for v in form.get(key, ()) if not (isinstance(v, str) and v == "")]
         if not received:
             continue
         data[key] = received if is_sequence(info.annotation) else received[-1]
+    if model.model_config.get("extra") == "forbid":
+        # the other fields too, so that the model refuses them (FastAPI's answer)
+        for key, values in form.items():
+            if key not in known and values:
+                data[key] = values[-1] if len(values) == 1 else values
     return data
 
 

@@ -935,3 +935,34 @@ def test_callbacks_webhooks_examples_and_one_schema_per_model() -> None:
     single.post("/priced")(priced)
     schemas = single.openapi()["components"]["schemas"]
     assert "Priced" in schemas and "Priced-Output" not in schemas
+
+
+def test_form_model_with_extra_forbid_refuses_unknown_fields() -> None:
+    from pydantic import BaseModel
+
+    from barq import Form
+
+    class Login(BaseModel):
+        model_config = {"extra": "forbid"}
+        username: str
+        password: str
+
+    app = FastAPI()
+
+    @app.post("/login")
+    def login(data: Annotated[Login, Form()]) -> Login:
+        return data
+
+    client = TestClient(app)
+    ok = client.post("/login", data={"username": "a", "password": "b"})
+    assert ok.json() == {"username": "a", "password": "b"}
+    r = client.post("/login", data={"username": "a", "password": "b", "extra": "x"})
+    assert r.status_code == 422
+    assert r.json()["detail"] == [
+        {
+            "type": "extra_forbidden",
+            "loc": ["body", "extra"],
+            "msg": "Extra inputs are not permitted",
+            "input": "x",
+        }
+    ]
