@@ -78,8 +78,8 @@ def test_docs_page_renders_operations_in_chromium(serve) -> None:
     # Swagger UI rendered the operations: paths, summaries, methods, the API title
     assert "opblock-summary-path" in dom, dom[-3000:]
     assert "/pets/{pet_id}" in dom or "/pets/\u200b{pet_id}" in dom
-    assert "Fetch one pet by its id." in dom
-    assert "Register a new pet." in dom
+    # the summaries, from the handlers' names as FastAPI writes them
+    assert "Read Pet" in dom and "Create Pet" in dom
     assert "Pet Store" in dom
     assert "Unable to render this definition" not in dom
 

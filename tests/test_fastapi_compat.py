@@ -966,3 +966,52 @@ def test_form_model_with_extra_forbid_refuses_unknown_fields() -> None:
             "input": "x",
         }
     ]
+
+
+def test_default_exception_handlers_and_a_custom_openapi_document() -> None:
+    from barq.exception_handlers import (
+        http_exception_handler,
+        request_validation_exception_handler,
+    )
+    from barq.exceptions import RequestValidationError
+    from barq.openapi.utils import get_openapi
+
+    seen: list[str] = []
+    app = FastAPI()
+
+    @app.exception_handler(HTTPException)
+    async def log_http(request: Request, exc: HTTPException) -> object:
+        seen.append(f"http {exc.status_code}")
+        return await http_exception_handler(request, exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def log_invalid(request: Request, exc: RequestValidationError) -> object:
+        seen.append("invalid")
+        return await request_validation_exception_handler(request, exc)
+
+    @app.get("/items/{item_id}")
+    def read(item_id: int) -> dict:
+        if item_id == 3:
+            raise HTTPException(418, "Nope! I don't like 3.")
+        return {"item_id": item_id}
+
+    def custom_openapi() -> dict:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = get_openapi(title="Custom", version="2.5.0", routes=app.routes)
+        schema["info"]["x-logo"] = {"url": "https://example.com/logo.png"}
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = custom_openapi  # type: ignore[method-assign]
+    client = TestClient(app)
+    r = client.get("/items/3")
+    assert (r.status_code, r.json()) == (418, {"detail": "Nope! I don't like 3."})
+    assert client.get("/items/x").status_code == 422
+    assert seen == ["http 418", "invalid"]
+    info = client.get("/openapi.json").json()["info"]
+    assert info == {
+        "title": "Custom",
+        "version": "2.5.0",
+        "x-logo": {"url": "https://example.com/logo.png"},
+    }
