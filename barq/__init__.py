@@ -1,7 +1,8 @@
 """Barq: a pure-Python HTTP framework and server for free-threaded CPython.
 
-Plain ``def`` handlers run on a real thread pool; FastAPI-style routing,
-validation (Pydantic), dependency injection and middleware::
+``def`` and ``async def`` handlers run on a real thread pool (async ones on one
+event loop per worker thread); FastAPI-style routing, validation (Pydantic),
+dependency injection, security schemes and middleware::
 
     from barq import Barq
 
@@ -16,12 +17,14 @@ validation (Pydantic), dependency injection and middleware::
 
 Public names:
 
-- :class:`Barq` — the application; :class:`APIRouter` / :class:`Router` — route groups.
+- :class:`Barq` (and :class:`FastAPI`, the same with FastAPI's default title) — the
+  application; :class:`APIRouter` / :class:`Router` — route groups; ``status``.
 - :class:`Request`, :class:`Response`, :class:`JSONResponse`, :class:`HTMLResponse`,
   :class:`PlainTextResponse`, :class:`RedirectResponse`, :class:`StreamingResponse`,
   :class:`FileResponse`; :class:`StaticFiles` (``app.mount(...)``).
 - Parameter markers :func:`Query`, :func:`Path`, :func:`Header`, :func:`Cookie`,
-  :func:`Body`, :func:`Form`, :func:`File` and :func:`Depends`; :class:`UploadFile`;
+  :func:`Body`, :func:`Form`, :func:`File`, :func:`Depends` and :func:`Security`;
+  :class:`UploadFile`;
   :class:`BackgroundTasks` / :class:`BackgroundTask`.
 - :class:`HTTPException`, :class:`RequestValidationError`,
   :class:`ResponseValidationError`.
