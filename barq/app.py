@@ -665,7 +665,10 @@ class Barq(RouteDecorators):
                 logger.exception("the 500 exception handler itself failed")
         if self.debug:
             return debug_response(request, exc)
-        return JSONResponse({"detail": "Internal Server Error"}, status_code=500)
+        # FastAPI's answer is the plain text; a client that asks for JSON gets JSON
+        if "application/json" in (raw.header("accept") or "").lower():
+            return JSONResponse({"detail": "Internal Server Error"}, status_code=500)
+        return PlainTextResponse("Internal Server Error", status_code=500)
 
     # -- running ------------------------------------------------------------
 

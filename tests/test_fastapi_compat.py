@@ -340,6 +340,10 @@ def test_testclient_raises_server_exceptions_and_sends_fastapi_defaults() -> Non
     with pytest.raises(RuntimeError, match="a bug"):
         TestClient(app).get("/boom")
     r = TestClient(app, raise_server_exceptions=False).get("/boom")
+    assert (r.status_code, r.text) == (500, "Internal Server Error")  # FastAPI's plain text
+    r = TestClient(app, raise_server_exceptions=False).get(
+        "/boom", headers={"accept": "application/json"}
+    )
     assert r.status_code == 500 and r.json() == {"detail": "Internal Server Error"}
     client = TestClient(app)
     assert client.get("/ua").json() == {"ua": "testclient"}

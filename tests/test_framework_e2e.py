@@ -163,6 +163,8 @@ def test_errors_over_socket(serve, caplog) -> None:  # type: ignore[no-untyped-d
         assert status == 418 and headers["x-tea"] == "earl grey"
         assert json.loads(body) == {"detail": "short and stout"}
         status, _, body = fetch(server, "GET", "/crash")
+        assert status == 500 and body == b"Internal Server Error"
+        status, _, body = fetch(server, "GET", "/crash", headers={"accept": "application/json"})
         assert status == 500 and json.loads(body) == {"detail": "Internal Server Error"}
         # the connection and server survive
         assert fetch(server, "GET", "/teapot")[0] == 418
