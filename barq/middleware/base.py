@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
+import threading
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol, runtime_checkable
@@ -83,14 +84,27 @@ async def acall(app: Callable[[Request], Any], request: Request) -> Response:
 # worker thread at a time, so the pool never needs more threads than there are
 # requests nested that way; 64 is generous.
 _helpers: ThreadPoolExecutor | None = None
+# Guards the pool's creation only (two workers may meet the first such request at
+# once); afterwards the pool is read without it.
+_helpers_lock = threading.Lock()
+
+
+def _helper_pool() -> ThreadPoolExecutor:
+    global _helpers
+    pool = _helpers
+    if pool is None:
+        with _helpers_lock:
+            pool = _helpers
+            if pool is None:
+                pool = _helpers = ThreadPoolExecutor(
+                    max_workers=64, thread_name_prefix="barq-middleware"
+                )
+    return pool
 
 
 async def _on_helper_thread(func: Callable[..., Any], *args: Any) -> Any:
-    global _helpers
-    if _helpers is None:
-        _helpers = ThreadPoolExecutor(max_workers=64, thread_name_prefix="barq-middleware")
     loop = asyncio.get_running_loop()
-    result: Any = await loop.run_in_executor(_helpers, functools.partial(func, *args))
+    result: Any = await loop.run_in_executor(_helper_pool(), functools.partial(func, *args))
     return result
 
 
