@@ -589,13 +589,17 @@ class Barq(RouteDecorators):
                 return response
             return call_mounted(where, request, what)
         except Exception as exc:
-            handler = self._lookup_handler(exc)
-            if handler is None:
-                raise
-            result = handler(request, exc)
-            if inspect.isawaitable(result):
-                result = run_sync(result)
-            return result
+            result = self._handled(request, exc)
+            answer: Response = run_sync(result) if inspect.isawaitable(result) else result
+            return answer
+
+    def _handled(self, request: Request, exc: Exception) -> Any:
+        """The registered handler's answer to ``exc`` (maybe awaitable); re-raises
+        ``exc`` when no handler takes it."""
+        handler = self._lookup_handler(exc)
+        if handler is None:
+            raise exc
+        return handler(request, exc)
 
     async def _adispatch(self, request: Request) -> Response:
         """:meth:`_dispatch` from async code (below an async middleware)."""
@@ -610,13 +614,9 @@ class Barq(RouteDecorators):
                 return response
             return await acall_mounted(where, request, what)
         except Exception as exc:
-            handler = self._lookup_handler(exc)
-            if handler is None:
-                raise
-            result = handler(request, exc)
-            if inspect.isawaitable(result):
-                result = await result
-            return result
+            result = self._handled(request, exc)
+            answer: Response = (await result) if inspect.isawaitable(result) else result
+            return answer
 
     def _slash_redirect(self, raw: HTTPRequest) -> Response | None:
         path = raw.path

@@ -17,7 +17,7 @@ import pydantic
 
 from barq.context import RequestContext
 from barq.exceptions import missing_error, validation_errors
-from barq.signatures import CallPlan, ParamField
+from barq.signatures import CallPlan, DependencyNode, ParamField
 
 __all__ = ["solve", "solve_async", "teardown", "teardown_async"]
 
@@ -147,6 +147,31 @@ def _solve_fields(plan: CallPlan, ctx: RequestContext, kwargs: dict[str, Any]) -
     return complete
 
 
+def _enter_generator(
+    node: DependencyNode, gen: Generator[Any, Any, Any], ctx: RequestContext
+) -> Any:
+    """The value a generator dependency yields; the generator is kept for teardown."""
+    try:
+        value = next(gen)
+    except StopIteration:
+        raise RuntimeError(f"dependency {node.plan.name} did not yield a value") from None
+    (ctx.function_generators if node.function_scope else ctx.generators).append(gen)
+    return value
+
+
+def _own_fields(
+    plan: CallPlan, ctx: RequestContext, kwargs: dict[str, Any], errors_before: int
+) -> dict[str, Any] | None:
+    """``kwargs`` completed with ``plan``'s own parameters, or None on any error."""
+    if not plan.trivial and not _solve_fields(plan, ctx, kwargs):
+        if not ctx.errors:
+            ctx.errors.append(missing_error("body"))
+        return None
+    if len(ctx.errors) != errors_before:
+        return None
+    return kwargs
+
+
 def solve(plan: CallPlan, ctx: RequestContext) -> dict[str, Any] | None:
     """Keyword arguments for ``plan.call``, or None when something failed validation.
 
@@ -168,25 +193,14 @@ def solve(plan: CallPlan, ctx: RequestContext) -> dict[str, Any] | None:
         if sub_kwargs is None:
             continue
         if sub.is_generator:
-            gen = call(**sub_kwargs)
-            try:
-                value = next(gen)
-            except StopIteration:
-                raise RuntimeError(f"dependency {sub.name} did not yield a value") from None
-            (ctx.function_generators if node.function_scope else ctx.generators).append(gen)
+            value = _enter_generator(node, call(**sub_kwargs), ctx)
         else:
             value = call(**sub_kwargs)
         if node.use_cache:
             ctx.cache[node.cache_key] = value
         if node.name is not None:
             kwargs[node.name] = value
-    if not plan.trivial and not _solve_fields(plan, ctx, kwargs):
-        if not ctx.errors:
-            ctx.errors.append(missing_error("body"))
-        return None
-    if len(ctx.errors) != errors_before:
-        return None
-    return kwargs
+    return _own_fields(plan, ctx, kwargs, errors_before)
 
 
 async def solve_async(plan: CallPlan, ctx: RequestContext) -> dict[str, Any] | None:
@@ -220,12 +234,7 @@ async def solve_async(plan: CallPlan, ctx: RequestContext) -> dict[str, Any] | N
                 raise RuntimeError(f"dependency {sub.name} did not yield a value") from None
             (ctx.function_generators if node.function_scope else ctx.generators).append(agen)
         elif sub.is_generator:
-            gen = call(**sub_kwargs)
-            try:
-                value = next(gen)
-            except StopIteration:
-                raise RuntimeError(f"dependency {sub.name} did not yield a value") from None
-            (ctx.function_generators if node.function_scope else ctx.generators).append(gen)
+            value = _enter_generator(node, call(**sub_kwargs), ctx)
         elif sub.is_async:
             value = await call(**sub_kwargs)
         else:
@@ -234,13 +243,7 @@ async def solve_async(plan: CallPlan, ctx: RequestContext) -> dict[str, Any] | N
             ctx.cache[node.cache_key] = value
         if node.name is not None:
             kwargs[node.name] = value
-    if not plan.trivial and not _solve_fields(plan, ctx, kwargs):
-        if not ctx.errors:
-            ctx.errors.append(missing_error("body"))
-        return None
-    if len(ctx.errors) != errors_before:
-        return None
-    return kwargs
+    return _own_fields(plan, ctx, kwargs, errors_before)
 
 
 async def teardown_async(generators: list[Any], exc: BaseException | None) -> BaseException | None:
