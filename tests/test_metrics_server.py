@@ -285,7 +285,15 @@ def test_latency_counts_the_wait_for_a_worker_and_utilisation_agrees() -> None:
                 t.start()
             for t in threads:
                 t.join()
-        after = metrics.snapshot()
+        # A worker records a request just after sending its response: the last
+        # client can be back before its record lands, so wait for it (bounded).
+        deadline = time.monotonic() + 5
+        while True:
+            after = metrics.snapshot()
+            counts = [r["service"]["count"] for r in after["routes"] if r["route"] == "/slow"]
+            if counts == [1 + 5 * rounds] or time.monotonic() > deadline:
+                break
+            time.sleep(0.02)
     finally:
         server.stop()
 
