@@ -135,8 +135,11 @@ def _json_document(targets: Sequence[Target], states: Sequence[TargetState]) -> 
 
 @contextlib.contextmanager
 def _keys() -> Iterator[int | None]:
-    """Put a terminal stdin in cbreak mode (keys without Enter); yield its fd."""
-    if not sys.stdin.isatty():
+    """Put a terminal stdin in cbreak mode (keys without Enter); yield its fd.
+
+    Windows has no termios, and its select takes no terminals: there the
+    dashboard stops with Ctrl-C only (``q`` needs a POSIX terminal)."""
+    if not sys.stdin.isatty() or sys.platform == "win32":
         yield None
         return
     import termios

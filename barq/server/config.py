@@ -57,6 +57,12 @@ class ServerConfig:
     sockets: tuple[socket.socket, ...] = ()
     backlog: int = _tunable(2048, "Listen backlog (capped by the kernel's somaxconn).")
 
+    event_backend: str = _tunable(
+        "auto",
+        "How sockets are watched: auto (epoll on Linux, else the platform's selector), "
+        "epoll, selectors, kqueue, poll or select.",
+    )
+
     #: Worker threads running application code (None: :func:`default_threads`).
     threads: int | None = None
     max_connections: int = _tunable(
@@ -137,6 +143,9 @@ class ServerConfig:
 
     def validate(self) -> None:
         """Raise ValueError for values that cannot work."""
+        from barq.server.events import resolve
+
+        resolve(self.event_backend)  # ValueError: unknown here, or not on this platform
         if self.threads is not None and self.threads < 1:
             raise ValueError("threads must be at least 1")
         if not 0 <= self.port <= 65535:

@@ -13,7 +13,7 @@ the reactor uses a non-blocking acquire, so workers never wait behind it.
 
 Output never blocks a worker: :meth:`Connection.send_pending` writes what the
 kernel accepts and keeps the rest; the connection then waits in the ready set
-for ``EPOLLOUT``. While output is pending nothing more is read, so a client that
+for room to write. While output is pending nothing more is read, so a client that
 sends requests but never reads answers costs no worker and bounded memory.
 """
 

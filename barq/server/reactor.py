@@ -1,6 +1,7 @@
-"""The reactor: owns the listeners, the epoll sets and every waiting connection.
+"""The reactor: owns the listeners, the two event sets and every waiting connection.
 
-Two epoll sets split the work by thread:
+Two event sets (made by the event backend, :mod:`barq.server.events`: epoll on
+Linux, the standard ``selectors`` elsewhere) split the work by thread:
 
 - the *control set* (listening sockets and a wake-up pipe) is polled only by
   the reactor thread (``barq-reactor``; ``<name>-reactor`` with
@@ -10,11 +11,11 @@ Two epoll sets split the work by thread:
   longest idle keep-alive connection, then the slowest request that has been
   arriving for more than a second — and only when nothing can go does it stop
   accepting, so that further clients wait in the kernel's listen backlog;
-- the *ready set* holds every open connection, registered ``EPOLLONESHOT``:
-  for input (``EPOLLIN``) or, while output is pending, for ``EPOLLOUT``. Idle
-  worker threads wait on it directly (leader/followers): the kernel hands each
-  ready connection to exactly one waiting worker and keeps the others in its
-  ready list, first come first served, while every worker is busy. A connection
+- the *ready set* holds every open connection, one-shot: for input or, while
+  output is pending, for room to write. Idle worker threads wait on it (with
+  epoll directly, leader/followers): each ready connection goes to exactly one
+  waiting worker and the others stay in the ready list, first come first
+  served, while every worker is busy. A connection
   is disarmed while a worker holds it and re-armed with :meth:`Reactor.rearm`
   when the worker is done with it, so idle and slow connections — slow senders
   and slow readers alike — cost no thread, and no request is handed between
@@ -34,17 +35,15 @@ has been idle for a moment — closing one that just finished a response would
 race its client's next request.
 
 Workers call :meth:`rearm`, :meth:`linger`, :meth:`close_after_output` and
-:meth:`close`; all are safe from any thread (epoll_ctl is thread-safe in the
-kernel, and the connection table is only mutated under the rules documented
-on :class:`~barq.server.connection.Connection`).
+:meth:`close`; all are safe from any thread (the ready set's methods are, see
+:mod:`barq.server.events`, and the connection table is only mutated under the
+rules documented on :class:`~barq.server.connection.Connection`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import os
-import select
 import socket
 import threading
 import time
@@ -61,6 +60,7 @@ from barq.server.connection import (
     Connection,
     enable_arrival_timestamps,
 )
+from barq.server.events import EventBackend, Waker, make_backend, readable, readable_among
 
 if TYPE_CHECKING:
     from barq.server.config import ServerConfig
@@ -69,8 +69,6 @@ __all__ = ["Reactor"]
 
 logger = logging.getLogger("barq.server")
 
-_READ_EVENTS = select.EPOLLIN | select.EPOLLRDHUP | select.EPOLLONESHOT
-_WRITE_EVENTS = select.EPOLLOUT | select.EPOLLRDHUP | select.EPOLLONESHOT
 _SWEEP_INTERVAL = 0.25
 #: How long a lingering close drains the peer's input before closing.
 LINGER_S = 2.0
@@ -84,9 +82,11 @@ RATE_GRACE_S = 5.0
 #: Under connection pressure a request arriving for less than this is never evicted.
 EVICT_MIN_AGE_S = 1.0
 #: Unsent bytes the kernel may hold for one connection (TCP_NOTSENT_LOWAT): a
-#: peer that stops reading makes writes wait (EPOLLOUT is only reported below it)
+#: peer that stops reading makes writes wait (writable is only reported below it)
 #: after this much, instead of after the 4 MB an autotuned send buffer takes.
 NOTSENT_LOWAT = 64 * 1024
+#: Windows has no Unix sockets (the attribute is missing there).
+_AF_UNIX = getattr(socket, "AF_UNIX", None)
 
 
 class Reactor:
@@ -97,6 +97,7 @@ class Reactor:
         config: ServerConfig,
         listeners: list[socket.socket],
         on_release: Callable[[], None] | None = None,
+        backend: EventBackend | None = None,
     ) -> None:
         self.config = config
         #: called on the reactor thread right after the backlog was accepted at
@@ -104,16 +105,28 @@ class Reactor:
         self._on_release = on_release
         self.listeners = {sock.fileno(): sock for sock in listeners}
         self.limits = config.limits()
-        self.epoll = select.epoll()  # control set: listeners + wake pipe
-        self.ready_set = select.epoll()  # connections, one-shot: workers wait here
+        self.backend = backend if backend is not None else make_backend(config.event_backend)
+        self.control = self.backend.control_set()  # listeners + wake-up: this thread only
+        # connections, one-shot: workers wait here
+        self.ready_set = self.backend.ready_set(config.name)
+        self._read_events = self.ready_set.READ
+        self._write_events = self.ready_set.WRITE
+        self._modify = self.ready_set.modify
+        #: config.max_connections, or less where the backend cannot watch as many
+        self.max_connections = config.max_connections
+        limit = self.backend.max_connections
+        if limit is not None and self.max_connections > limit:
+            logger.warning(
+                "the %s event backend watches at most %d connections: max_connections "
+                "lowered from %d (use poll or kqueue for more)",
+                self.backend.detail, limit, self.max_connections,
+            )  # fmt: skip
+            self.max_connections = limit
         self.connections: dict[int, Connection] = {}
-        self._wake_r, self._wake_w = os.pipe()
-        os.set_blocking(self._wake_r, False)
-        os.set_blocking(self._wake_w, False)
-        self.epoll.register(self._wake_r, select.EPOLLIN)
-        # Readable (level-triggered) once the workers must exit: wakes them all.
-        self.stop_fd, self._stop_w = os.pipe()
-        self.ready_set.register(self.stop_fd, select.EPOLLIN)
+        self._waker = Waker()
+        self.control.register(self._waker.fileno())
+        #: what the ready set's poll returns to every worker once they must exit
+        self.stop_fd = self.ready_set.stop_fd
         self._accepting = False
         self._stopping = False
         self.draining = False
@@ -143,8 +156,7 @@ class Reactor:
         self.thread.start()
 
     def wake(self) -> None:
-        with contextlib.suppress(BlockingIOError, OSError):
-            os.write(self._wake_w, b"x")
+        self._waker.wake()
 
     def stop_accepting(self) -> None:
         """Begin a graceful shutdown (see the module docstring)."""
@@ -155,8 +167,7 @@ class Reactor:
 
     def release_workers(self) -> None:
         """Make every worker waiting on the ready set return (they exit)."""
-        with contextlib.suppress(OSError):
-            os.write(self._stop_w, b"x")
+        self.ready_set.release_all()
 
     def stop(self) -> None:
         """Stop the reactor thread and close every connection still open.
@@ -173,14 +184,10 @@ class Reactor:
             self.close(conn)
         for fd in self.listeners:
             with contextlib.suppress(OSError, ValueError):
-                self.epoll.unregister(fd)
-        with contextlib.suppress(OSError):
-            self.epoll.close()
-        with contextlib.suppress(OSError):
-            self.ready_set.close()
-        for fd in (self._wake_r, self._wake_w, self.stop_fd, self._stop_w):
-            with contextlib.suppress(OSError):
-                os.close(fd)
+                self.control.unregister(fd)
+        self.control.close()
+        self.ready_set.close()
+        self._waker.close()
 
     def all_answered(self) -> bool:
         """True when no connection is left but lingering closes (whose responses
@@ -193,7 +200,7 @@ class Reactor:
         """Give a connection back to the ready set: to wait for input or, with
         ``writable``, for room to write its pending output."""
         try:
-            self.ready_set.modify(conn.fd, _WRITE_EVENTS if writable else _READ_EVENTS)
+            self._modify(conn.fd, self._write_events if writable else self._read_events)
         except (OSError, ValueError):
             self.close(conn)
 
@@ -269,18 +276,18 @@ class Reactor:
         for fd in self.listeners:
             try:
                 if on:
-                    self.epoll.register(fd, select.EPOLLIN)
+                    self.control.register(fd)
                 else:
-                    self.epoll.unregister(fd)
+                    self.control.unregister(fd)
             except OSError:
                 pass
         self._accepting = on
 
     def _run(self) -> None:
-        poll = self.epoll.poll
+        poll = self.control.poll
         listeners = self.listeners
         connections = self.connections
-        wake_r = self._wake_r
+        wake_r = self._waker.fileno()
         next_sweep = time.monotonic() + _SWEEP_INTERVAL
         while not self._stopping:
             try:
@@ -296,13 +303,12 @@ class Reactor:
                     if not self.draining:
                         self._accept(listeners[fd])
                 elif fd == wake_r:
-                    with contextlib.suppress(OSError):
-                        os.read(wake_r, 4096)
+                    self._waker.drain()
             if self.draining:
                 if not self.listeners_released.is_set():
                     self._release_listeners()
                     next_sweep = 0.0  # close idle connections now, not at the next tick
-            elif len(connections) < self.config.max_connections:
+            elif len(connections) < self.max_connections:
                 self._set_accepting(True)
             now = time.monotonic()
             if now >= next_sweep:
@@ -333,8 +339,8 @@ class Reactor:
         per_client = config.max_connections_per_client
         timestamps = config.metrics is not None
         while True:
-            if len(connections) >= config.max_connections and not backlog_only:
-                if not _readable(listener.fileno()):
+            if len(connections) >= self.max_connections and not backlog_only:
+                if not readable(listener.fileno()):
                     return  # nobody waiting: nothing to make room for
                 if not self._evict_one(time.monotonic()):
                     self._set_accepting(False)
@@ -348,7 +354,7 @@ class Reactor:
                 logger.warning("accept() failed: %s", exc)
                 return
             sock.setblocking(False)
-            if sock.family != socket.AF_UNIX:
+            if sock.family != _AF_UNIX:
                 with contextlib.suppress(OSError):
                     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 with contextlib.suppress(OSError, AttributeError):
@@ -372,8 +378,8 @@ class Reactor:
             connections[conn.fd] = conn
             self.accepted += 1
             try:
-                self.ready_set.register(conn.fd, _READ_EVENTS)
-            except OSError:
+                self.ready_set.register(conn.fd, self._read_events)
+            except (OSError, ValueError):
                 self.close(conn)
 
     def _admit_client(self, host: str, limit: int) -> bool:
@@ -493,7 +499,7 @@ class Reactor:
                 # Bytes (or EOF) already waiting means the connection sits in the
                 # ready list for a worker: waiting for a busy server is not the
                 # client's fault.
-                if _readable(conn.fd):
+                if readable(conn.fd):
                     continue
                 if kind == KEEPALIVE:
                     self.linger(conn)
@@ -529,13 +535,7 @@ class Reactor:
         free = [conn for conn in self._snapshot() if not conn.closed and not conn.lock.locked()]
         if not free:
             return 0, 0
-        poller = select.poll()
-        for conn in free:
-            poller.register(conn.fd, select.POLLIN)
-        try:
-            ready = {fd for fd, mask in poller.poll(0) if mask & (select.POLLIN | select.POLLHUP)}
-        except OSError:
-            ready = set()
+        ready = readable_among(conn.fd for conn in free)
         queued = sum(1 for conn in free if conn.fd in ready and not conn.out)
         idle = sum(1 for conn in free if conn.fd not in ready and conn.deadline_kind == KEEPALIVE)
         return idle, queued
@@ -548,12 +548,3 @@ def _drop_input(sock: socket.socket) -> None:
             if not sock.recv(65536):
                 return
 
-
-def _readable(fd: int) -> bool:
-    """True when ``fd`` has bytes (or EOF) waiting, without consuming anything."""
-    poller = select.poll()
-    poller.register(fd, select.POLLIN)
-    try:
-        return bool(poller.poll(0))
-    except OSError:
-        return False

@@ -1,7 +1,7 @@
 """Worker threads: read a ready connection, run the app on complete requests, reply.
 
-An idle worker waits on the reactor's ready set (an epoll set of every open
-connection, one-shot) and gets exactly one ready connection from the kernel.
+An idle worker waits on the reactor's ready set (every open connection,
+one-shot; see :mod:`barq.server.events`) and gets exactly one ready connection.
 
 - *Readable*: it reads what the socket has (never blocking) and feeds the
   parser. If no request is complete yet the connection goes straight back to
@@ -9,7 +9,7 @@ connection, one-shot) and gets exactly one ready connection from the kernel.
   runs the application; its response is written as far as the socket takes it.
 - *Output pending*: whatever the socket did not take (and the rest of a
   streamed or file body) waits on the connection, which goes back to the ready
-  set to wait for ``EPOLLOUT``; a worker continues when it is writable. No
+  set to wait until it is writable; a worker continues when it is writable. No
   worker ever waits on a peer. Pipelined requests already buffered are answered
   in order once the previous response is out, and nothing more is read while
   output is pending.
@@ -68,7 +68,7 @@ _INTERNAL_ERROR_BODY = b'{"detail":"Internal Server Error"}'
 #: Pipelined requests are only answered while less output than this is pending.
 _OUTPUT_HIGH_WATER = 64 * 1024
 #: Bytes one visit may write, and pipelined requests it may answer, before the
-#: connection yields to others: it is re-armed for EPOLLOUT and, still writable,
+#: connection yields to others: it is re-armed for writing and, still writable,
 #: comes back at the end of the kernel's ready list (round robin, no starvation).
 _VISIT_BUDGET = 4 * 1024 * 1024
 _VISIT_REQUESTS = 2
