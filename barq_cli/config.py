@@ -192,7 +192,12 @@ def as_str_list(value: Any) -> list[str]:
     return list(value)
 
 
-CONVERTERS: dict[type, Callable[[Any], Any]] = {int: as_int, float: as_float, bool: as_bool}
+CONVERTERS: dict[type, Callable[[Any], Any]] = {
+    int: as_int,
+    float: as_float,
+    bool: as_bool,
+    str: as_str,
+}
 
 
 _BASIC_OPTIONS = (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -80,6 +81,7 @@ def register(app: typer.Typer) -> None:
         keepalive_timeout: Annotated[float | None, server_option("keepalive_timeout")] = None,
         write_timeout: Annotated[float | None, server_option("write_timeout")] = None,
         graceful_timeout: Annotated[float | None, server_option("graceful_timeout")] = None,
+        event_backend: Annotated[str | None, server_option("event_backend")] = None,
     ) -> None:  # fmt: skip
         """Run the app for development: hot reload on save, debug mode, stats endpoint.
 
@@ -88,6 +90,13 @@ def register(app: typer.Typer) -> None:
         also read BARQ_<OPTION> and \\[tool.barq], like barq run's.
         """
         cli = dict(locals())
+        if sys.platform == "win32":
+            fail(
+                "barq dev needs a POSIX system (Linux, macOS, BSD): its supervisor hands the "
+                "listening socket to each new child by inheritance and stops children by "
+                "process group.",
+                "On Windows use WSL, or `barq run` (no reload).",
+            )
         from barq_cli.supervisor import BindError, DevOptions, Supervisor
 
         tool = load_config()

@@ -148,6 +148,7 @@ def register(app: typer.Typer) -> None:
 
         console = out_console()
         console.print(f"Python: {escape(describe_interpreter())} ({escape(sys.executable)})")
+        console.print(f"Event backend: {escape(_event_backend())}")
         if not free_threaded_build():
             console.print(
                 "This interpreter has a GIL: handlers share one core for Python code. Run "
@@ -189,6 +190,16 @@ def register(app: typer.Typer) -> None:
             "extension may not be thread-safe)."
         )
         raise typer.Exit(1)
+
+
+def _event_backend() -> str:
+    """What the server would watch sockets with here, or why it could not."""
+    from barq.server.events import make_backend
+
+    try:
+        return make_backend("auto").detail
+    except ValueError as exc:
+        return str(exc)
 
 
 def _check_app(app_path: str | None, tool: object) -> ImportCheck | None:

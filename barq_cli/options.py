@@ -70,6 +70,8 @@ def server_option(name: str) -> Any:
         metavar = "BYTES/S"
     elif in_bytes:
         metavar = "BYTES"
+    elif spec.type is str:
+        metavar = "NAME"
     # For ``Annotated[..., server_option(name)] = None``: no default here.
     return typer.Option(
         spec.flag,

@@ -207,6 +207,7 @@ def register(app: typer.Typer) -> None:
         keepalive_timeout: Annotated[float | None, server_option("keepalive_timeout")] = None,
         write_timeout: Annotated[float | None, server_option("write_timeout")] = None,
         graceful_timeout: Annotated[float | None, server_option("graceful_timeout")] = None,
+        event_backend: Annotated[str | None, server_option("event_backend")] = None,
     ) -> None:  # fmt: skip
         """Serve the app in production: no reload, no debug, all limits configurable.
 

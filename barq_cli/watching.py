@@ -43,6 +43,16 @@ def _ignored_dir(name: str) -> bool:
     return name in IGNORED_DIRS or name.endswith(".egg-info")
 
 
+def _resolved(path: Path) -> Path:
+    """``path`` with symbolic links resolved: the roots are, and on macOS a
+    project under /tmp or /var is reported as /private/tmp or /private/var
+    (or the other way round)."""
+    try:
+        return path.resolve()
+    except OSError:
+        return path
+
+
 class ChangeFilter:
     """Decides whether a changed path should trigger a reload."""
 
@@ -57,9 +67,10 @@ class ChangeFilter:
         self.excludes = list(excludes)
 
     def _relative(self, path: Path) -> str:
-        for root in self.roots:
-            with contextlib.suppress(ValueError):
-                return path.relative_to(root).as_posix()
+        for candidate in (path, _resolved(path)):
+            for root in self.roots:
+                with contextlib.suppress(ValueError):
+                    return candidate.relative_to(root).as_posix()
         return path.as_posix()
 
     def _matches(self, patterns: list[str], name: str, rel: str, parts: Sequence[str]) -> bool:

@@ -129,6 +129,22 @@ def test_run_reads_env_and_tool_barq_with_cli_precedence(tmp_path: Path) -> None
         assert request(cli_port)[0] == 200
 
 
+@pytest.mark.parametrize("backend", ["poll", "select"])
+def test_run_serves_on_the_selectors_backend_when_asked(tmp_path: Path, backend: str) -> None:
+    """BARQ_EVENT_BACKEND (or --event-backend) forces the portable backend, and
+    the start line says which one serves."""
+    (tmp_path / "main.py").write_text(ECHO_APP)
+    port = free_port()
+    with barq_run(tmp_path, "--port", str(port), BARQ_EVENT_BACKEND=backend) as proc:
+        wait_for_port(port, proc)
+        for _ in range(3):
+            assert request(port)[0] == 200
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+        output = proc.stdout.read() if proc.stdout else ""
+    assert f"threads on selectors: {backend}" in output
+
+
 def test_run_on_a_unix_socket_with_proxy_headers(tmp_path: Path) -> None:
     (tmp_path / "main.py").write_text(ECHO_APP)
     path = tmp_path / "app.sock"
@@ -198,6 +214,8 @@ def test_run_app_that_cannot_be_imported(tmp_path: Path) -> None:
         (["--header-timeout", "-1"], {}, "--header-timeout"),
         (["--stats", "nonsense"], {}, "--stats"),
         (["--proxy-headers", "--forwarded-allow-ips", "not-an-ip"], {}, "forwarded-allow-ips"),
+        (["--event-backend", "iocp"], {}, "event_backend must be one of auto, epoll"),
+        ([], {"BARQ_EVENT_BACKEND": "kqeue"}, "BARQ_EVENT_BACKEND"),
     ],
 )
 def test_run_bad_option_values(tmp_path: Path, args: list[str], env: dict, message: str) -> None:
@@ -358,6 +376,21 @@ def test_change_filter(tmp_path: Path) -> None:
     assert not f(None, str(tmp_path / "app" / "migrations" / "0001.py"))
     assert not f(None, str(tmp_path / "app" / "main_test.py"))
     assert not f(None, str(tmp_path / "app" / ".#main.py"))
+
+
+def test_change_filter_matches_paths_reported_through_a_symlink(tmp_path: Path) -> None:
+    """macOS reports a project under /tmp as /tmp/... or /private/tmp/... (a
+    symlink): a change is judged relative to the project either way, so a project
+    that lives under a folder named like an ignored one (build/) still reloads."""
+    real = tmp_path / "real"
+    project = real / "build" / "proj"
+    (project / "app").mkdir(parents=True)
+    link = tmp_path / "link"
+    link.symlink_to(real)
+    f = ChangeFilter([link / "build" / "proj"])  # roots are resolved: real/build/proj
+    assert f(None, str(link / "build" / "proj" / "app" / "main.py"))  # reported unresolved
+    assert f(None, str(project / "app" / "main.py"))
+    assert not f(None, str(link / "build" / "proj" / ".venv" / "x.py"))
 
 
 def test_every_server_limit_is_a_run_option_generated_from_server_config() -> None:

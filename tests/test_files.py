@@ -169,3 +169,56 @@ def test_hostile_range_headers_never_give_500(serve, connect, file_app, header, 
     assert reply.status == status
     if status == 206:
         assert reply.body == DATA
+
+
+@pytest.mark.parametrize("pread", [True, False], ids=["pread", "lseek-read"])
+def test_without_sendfile_files_are_read_and_sent_whole_ranges_and_to_slow_readers(
+    serve, connect, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pread: bool
+) -> None:
+    """Where os.sendfile is missing (Windows) or refused for sockets, the server
+    reads and sends: a large file reaches a client that reads slowly, whole,
+    and ranges start at the right offset."""
+    import socket
+    import time
+
+    from barq.server import output
+
+    monkeypatch.setattr(output, "_SENDFILE", False)
+    monkeypatch.setattr(output, "_PREAD", pread)
+    big = os.urandom(3 * 1024 * 1024 + 17)
+    path = tmp_path / "big.bin"
+    path.write_bytes(big)
+    app = Barq()
+
+    @app.get("/big")
+    def get_big() -> FileResponse:
+        return FileResponse(path)
+
+    with serve(app) as server:
+        client = connect(server)
+        client.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 * 1024)
+        client.send(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n")
+        time.sleep(0.3)  # the socket fills: the rest waits for room to write
+        reply = client.read_response()
+        assert reply.status == 200 and reply.body == big
+        ranged = client.request("GET", "/big", [("Range", "bytes=1048570-1048600")])
+        assert ranged.status == 206 and ranged.body == big[1048570:1048601]
+
+
+def test_a_socket_refusing_sendfile_falls_back_to_read_and_send(
+    serve, connect, file_app, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    from barq.server import output
+
+    def refuse(*args: object) -> int:
+        raise OSError(errno.EINVAL, "Invalid argument")
+
+    monkeypatch.setattr(output.os, "sendfile", refuse, raising=False)
+    monkeypatch.setattr(output, "_SENDFILE", True)
+    app, _ = file_app
+    with serve(app) as server:
+        reply = connect(server).request("GET", "/data")
+    assert reply.status == 200 and reply.body == DATA
+    assert output._SENDFILE is False

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import platform
-import resource
 import sys
 import threading
 import time
@@ -253,7 +252,12 @@ def _rss_bytes() -> int | None:
 
 
 def _max_rss_bytes() -> int:
-    """Peak resident memory (getrusage: KiB on Linux, bytes on macOS)."""
+    """Peak resident memory (getrusage: KiB on Linux, bytes on macOS; 0 on
+    Windows, which has no ``resource`` module)."""
+    try:
+        import resource
+    except ImportError:
+        return 0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak if sys.platform == "darwin" else peak * 1024
 

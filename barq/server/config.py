@@ -143,9 +143,17 @@ class ServerConfig:
 
     def validate(self) -> None:
         """Raise ValueError for values that cannot work."""
-        from barq.server.events import resolve
+        from barq.server.events import BACKEND_NAMES, resolve
 
-        resolve(self.event_backend)  # ValueError: unknown here, or not on this platform
+        if self.event_backend.strip().lower() not in BACKEND_NAMES:
+            raise ValueError(
+                f"event_backend must be one of {', '.join(BACKEND_NAMES)}, "
+                f"not {self.event_backend!r}"
+            )
+        try:
+            resolve(self.event_backend)  # not on this platform, or a bad BARQ_EVENT_BACKEND
+        except ValueError as exc:
+            raise ValueError(f"event_backend {self.event_backend!r}: {exc}") from None
         if self.threads is not None and self.threads < 1:
             raise ValueError("threads must be at least 1")
         if not 0 <= self.port <= 65535:

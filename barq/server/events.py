@@ -479,9 +479,7 @@ def readable_among(fds: Iterable[int]) -> set[int]:
         for fd in fds:
             poller.register(fd, select.POLLIN)
         try:
-            return {
-                fd for fd, mask in poller.poll(0) if mask & (select.POLLIN | select.POLLHUP)
-            }
+            return {fd for fd, mask in poller.poll(0) if mask & (select.POLLIN | select.POLLHUP)}
         except OSError:
             return set()
     ready: set[int] = set()  # Windows: select, in slices its FD_SETSIZE takes

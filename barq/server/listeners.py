@@ -7,6 +7,7 @@ import errno
 import os
 import socket
 import stat
+import sys
 
 from barq.server.config import ServerConfig
 
@@ -56,7 +57,12 @@ def bind_tcp(host: str, port: int, backlog: int = 2048) -> socket.socket:
     bind_host = host.strip("[]")
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if sys.platform == "win32":
+            # Windows' SO_REUSEADDR lets another process steal the port; this is
+            # its way of saying "mine alone" (restarts rebind without waiting).
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_EXCLUSIVEADDRUSE, 1)  # type: ignore[attr-defined,unused-ignore]
+        else:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         if family == socket.AF_INET6:
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
@@ -76,6 +82,8 @@ def bind_tcp(host: str, port: int, backlog: int = 2048) -> socket.socket:
 
 
 def _bind_unix(path: str, backlog: int) -> socket.socket:
+    if not hasattr(socket, "AF_UNIX"):
+        raise OSError(f"unix sockets are not available on {sys.platform}: listen on host and port")
     # Remove a stale socket file left by a previous run (never a regular file).
     try:
         if stat.S_ISSOCK(os.stat(path).st_mode):
@@ -97,7 +105,7 @@ def _bind_unix(path: str, backlog: int) -> socket.socket:
 def describe_listener(sock: socket.socket) -> str:
     """A URL-ish description: ``http://127.0.0.1:8000`` or ``unix:/run/app.sock``."""
     name = sock.getsockname()
-    if sock.family == socket.AF_UNIX:
+    if sock.family == getattr(socket, "AF_UNIX", None):
         return f"unix:{name}"
     if sock.family == socket.AF_INET6:
         return f"http://[{name[0]}]:{name[1]}"

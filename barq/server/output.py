@@ -11,6 +11,7 @@ waits for the peer.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 from collections.abc import Callable, Iterator
@@ -33,6 +34,25 @@ logger = logging.getLogger("barq.server")
 
 #: Most bytes a file body is sent in per ``sendfile`` call.
 _FILE_PIECE = 1 << 20
+#: Without sendfile: most bytes read (and offered to the socket) at once.
+_READ_PIECE = 256 * 1024
+#: ``os.sendfile`` exists (Linux, macOS, BSD; not Windows). Cleared for good
+#: when the system refuses it for sockets (errno in _NO_SENDFILE).
+_SENDFILE = hasattr(os, "sendfile")
+_PREAD = hasattr(os, "pread")
+_NO_SENDFILE = frozenset(
+    getattr(errno, name)
+    for name in ("EINVAL", "ENOSYS", "ENOTSUP", "EOPNOTSUPP", "ENOTSOCK", "EAFNOSUPPORT")
+    if hasattr(errno, name)
+)
+
+
+def _sendfile_unusable(exc: OSError) -> None:
+    """The system will not sendfile to a socket: read and send from now on."""
+    global _SENDFILE
+    if _SENDFILE:
+        _SENDFILE = False
+        logger.info("sendfile is not usable here (%s): file bodies are read and sent", exc)
 
 
 class Outgoing:
@@ -134,9 +154,18 @@ class Outgoing:
 
     def _send_file(self, conn: Connection) -> bool:
         try:
-            sent = os.sendfile(
-                conn.fd, self.file_fd, self.file_offset, min(self.file_left, _FILE_PIECE)
-            )
+            if _SENDFILE:
+                try:
+                    sent = os.sendfile(
+                        conn.fd, self.file_fd, self.file_offset, min(self.file_left, _FILE_PIECE)
+                    )
+                except OSError as exc:
+                    if exc.errno not in _NO_SENDFILE:
+                        raise
+                    _sendfile_unusable(exc)
+                    sent = self._read_and_send(conn)
+            else:
+                sent = self._read_and_send(conn)
         except (BlockingIOError, InterruptedError):
             return False
         except OSError as exc:
@@ -151,6 +180,19 @@ class Outgoing:
         if self.file_left <= 0:
             self.close_file()
         return True
+
+    def _read_and_send(self, conn: Connection) -> int:
+        """Without ``sendfile``: read a piece at the offset and send what the
+        socket takes (the rest is read again next time)."""
+        size = min(self.file_left, _READ_PIECE)
+        if _PREAD:
+            data = os.pread(self.file_fd, size, self.file_offset)
+        else:  # Windows: the descriptor is this response's own, seeking is safe
+            os.lseek(self.file_fd, self.file_offset, os.SEEK_SET)
+            data = os.read(self.file_fd, size)
+        if not data:
+            return 0
+        return conn.sock.send(data)
 
     def close_file(self) -> None:
         """Close the body's file (idempotent)."""

@@ -547,4 +547,3 @@ def _drop_input(sock: socket.socket) -> None:
         for _ in range(16):
             if not sock.recv(65536):
                 return
-

@@ -109,9 +109,10 @@ class Server:
             raise
         self._started = True
         logger.info(
-            "Barq serving on %s with %d threads (%s, pid %d)",
+            "Barq serving on %s with %d threads on %s (%s, pid %d)",
             ", ".join(self.urls),
             len(self.workers),
+            self.reactor.backend.detail,
             describe_interpreter(),
             os.getpid(),
         )
@@ -211,7 +212,7 @@ class Server:
             owned, self._owned = self._owned, []
         for sock in owned:
             with contextlib.suppress(OSError):
-                if sock.family == socket.AF_UNIX:
+                if sock.family == getattr(socket, "AF_UNIX", None):
                     path = sock.getsockname()
                     if path:
                         with contextlib.suppress(OSError):
