@@ -472,14 +472,20 @@ class Barq(RouteDecorators):
     # -- request handling ---------------------------------------------------
 
     def build(self) -> None:
-        """Freeze the app: add the docs routes, build the middleware chain, and
-        build mounted apps. Idempotent; :meth:`startup` calls it, and so does
-        ``TestClient`` before its first request. After it, registering raises."""
+        """Freeze the app: compile routes whose annotations named classes defined
+        later in their module, add the docs routes, build the middleware chain,
+        and build mounted apps. Idempotent; :meth:`startup` calls it, and so does
+        ``TestClient`` before its first request. After it, registering raises.
+
+        Raises :class:`~barq.exceptions.BarqError` for a name that still cannot
+        be resolved."""
         if self._stack is not None:
             return
         with self._build_lock:
             if self._stack is not None:
                 return
+            for route in self.router.routes:
+                route.resolve()
             from barq.openapi.docs import add_docs_routes
 
             add_docs_routes(self)

@@ -46,7 +46,7 @@ from barq.radix import RadixTree, compile_path
 from barq.requests import Request
 from barq.responses import JSONResponse, Response
 from barq.signatures import CallPlan, compile_plan, with_overrides
-from barq.typeinfo import return_hint
+from barq.typeinfo import UnresolvedAnnotation, return_hint
 
 logger = logging.getLogger("barq.routing")
 
@@ -295,6 +295,16 @@ def _model_adapter(model: Any, where: str) -> TypeAdapter[Any] | None:
         ) from exc
 
 
+#: What :meth:`Route._compile` sets (read from a pending route, they compile it).
+_COMPILED = frozenset(
+    {
+        "plan", "body", "stream", "stream_item_adapter", "response_model",
+        "response_adapter", "_model_type", "_response_class", "_json", "_no_body",
+        "_fast", "is_async", "_endpoint_async",
+    }
+)  # fmt: skip
+
+
 class Route:
     """One endpoint: path template, methods, handler, compiled plan and options.
 
@@ -357,14 +367,50 @@ class Route:
         self.documentation_only = not path.startswith("/")
         names = [] if self.documentation_only else compile_path(path)[1]
         self.param_names: tuple[str, ...] = tuple(names)
-        where = f"route {'/'.join(sorted(self.methods))} {path} ({self.name})"
+        self._where = f"route {'/'.join(sorted(self.methods))} {path} ({self.name})"
+        #: why the route could not be compiled yet (a name its annotations use is
+        #: defined later in the module): compiled again by :meth:`resolve`, which
+        #: the app calls when it starts; None once compiled
+        self.pending: UnresolvedAnnotation | None = None
+        try:
+            self._compile()
+        except UnresolvedAnnotation as exc:
+            self.pending = exc
+        #: plans with ``app.dependency_overrides`` applied, by the overrides' items
+        #: (a test sets them; written by whichever worker meets a new set first:
+        #: a dict store, and a plan compiled twice is the same plan)
+        self._overridden: dict[tuple[Any, ...], CallPlan] = {}
+
+    def _compile(self) -> None:
+        """Analyse the endpoint (:meth:`_analyse`); raises :class:`UnresolvedAnnotation`
+        when a name its annotations (or its models') use does not exist yet."""
+        try:
+            self._analyse()
+        except UnresolvedAnnotation:
+            raise
+        except pydantic.PydanticUndefinedAnnotation as exc:  # a model names a later class
+            raise UnresolvedAnnotation(str(exc)) from exc
+        except pydantic.PydanticUserError as exc:
+            if exc.code != "class-not-fully-defined":
+                raise
+            raise UnresolvedAnnotation(str(exc)) from exc
+
+    def _analyse(self) -> None:
+        """The endpoint's plan, body, streaming kind and response model."""
+        where = self._where
+        endpoint, localns, options = self.endpoint, self.localns, self.options
+        names = self.param_names
         try:
             self.plan: CallPlan = compile_plan(
                 endpoint, frozenset(names), options.dependencies, localns=localns
             )
             body_fields = [f for f in self.plan.all_fields() if f.location == "body"]
             self.body: BodyPlan | None = make_body_plan(body_fields)
+        except UnresolvedAnnotation:
+            raise
         except BarqError as exc:
+            if isinstance(exc.__cause__, (pydantic.PydanticUndefinedAnnotation, NameError)):
+                raise UnresolvedAnnotation(str(exc)) from exc
             raise BarqError(f"{where}: {exc}") from exc
 
         #: the endpoint ``yield``\s its body: "jsonl" (JSON Lines, the default),
@@ -395,13 +441,25 @@ class Route:
         #: as a coroutine on the worker thread's event loop (:mod:`barq.concurrency`)
         self.is_async = self.plan.needs_async
         self._endpoint_async = self.plan.is_async
-        #: plans with ``app.dependency_overrides`` applied, by the overrides' items
-        #: (a test sets them; written by whichever worker meets a new set first:
-        #: a dict store, and a plan compiled twice is the same plan)
-        self._overridden: dict[tuple[Any, ...], CallPlan] = {}
+
+    def resolve(self) -> None:
+        """Compile a route whose annotations named something not defined yet at
+        registration; raises :class:`~barq.exceptions.BarqError` if it still
+        cannot be resolved (called when the app starts)."""
+        if self.pending is None:
+            return
+        try:
+            self._compile()
+        except UnresolvedAnnotation as exc:
+            raise BarqError(f"{self._where}: {exc}") from exc
+        self.pending = None
 
     def __getattr__(self, name: str) -> Any:
-        # Only reached for names that are not attributes: the options' fields.
+        # Only reached for names that are not attributes: what a pending route
+        # compiles on first use, and the options' fields.
+        if name in _COMPILED and self.__dict__.get("pending") is not None:
+            self.resolve()
+            return getattr(self, name)
         if name.startswith("_") or name == "options":
             raise AttributeError(name)
         try:

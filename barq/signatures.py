@@ -35,6 +35,7 @@ from barq.typeinfo import (
     is_scalar_sequence,
     is_upload_type,
     resolve_hints,
+    signature_of,
     strip_annotated,
     strip_optional,
 )
@@ -251,7 +252,7 @@ def compile_plan(
     plan = CallPlan(call, name)
     plan.scopes = scopes
     try:
-        signature = inspect.signature(call)
+        signature = signature_of(call)
     except (TypeError, ValueError) as exc:
         raise BarqError(f"cannot read the signature of {name}: {exc}") from exc
     hints = resolve_hints(call, localns)

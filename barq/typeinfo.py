@@ -23,10 +23,16 @@ from typing import Annotated, Any, Union, get_args, get_origin
 import pydantic
 import pydantic_core
 
+try:  # Python 3.14+: deferred annotations (PEP 649)
+    import annotationlib as _ANNOTATIONLIB  # type: ignore[import-not-found,unused-ignore]
+except ImportError:  # pragma: no cover - before 3.14
+    _ANNOTATIONLIB = None
+
 from barq.datastructures import UploadFile
 from barq.exceptions import BarqError
 
 __all__ = [
+    "UnresolvedAnnotation",
     "callable_name",
     "is_scalar",
     "is_scalar_sequence",
@@ -34,6 +40,7 @@ __all__ = [
     "is_upload_type",
     "resolve_hints",
     "return_hint",
+    "signature_of",
     "strip_annotated",
     "strip_optional",
 ]
@@ -138,33 +145,63 @@ def _hints_target(call: Callable[..., Any]) -> Any:
     return dunder if dunder is not None else call
 
 
+class UnresolvedAnnotation(BarqError):
+    """An annotation names something that does not exist (yet).
+
+    At registration this is not final: a handler may name a class defined later
+    in its module (``from __future__ import annotations``, or Python 3.14's
+    deferred annotations, PEP 649). The route is compiled again when the app
+    starts, and only then is this the error the user sees.
+    """
+
+
+def _unresolved(call: Any, exc: Exception) -> UnresolvedAnnotation:
+    return UnresolvedAnnotation(
+        f"cannot resolve the annotations of {callable_name(call)}: {exc} "
+        "(import it, or define it in the module: names defined later in the module "
+        "are looked up again when the app starts)"
+    )
+
+
+def signature_of(call: Callable[..., Any]) -> inspect.Signature:
+    """``inspect.signature(call)`` without evaluating annotations (3.14 evaluates
+    them by default, which fails for a name defined later; the annotations
+    themselves come from :func:`resolve_hints`)."""
+    if _ANNOTATIONLIB is not None:
+        return inspect.signature(call, annotation_format=_ANNOTATIONLIB.Format.FORWARDREF)  # type: ignore[call-arg,unused-ignore]
+    return inspect.signature(call)
+
+
 def resolve_hints(
     call: Callable[..., Any], localns: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
     """The resolved annotations of ``call``'s parameters (``Annotated`` kept).
 
     ``localns`` resolves string annotations naming local objects. An
-    unresolvable name raises :class:`~barq.exceptions.BarqError` saying which.
+    unresolvable name raises :class:`UnresolvedAnnotation` saying which.
     """
     try:
         return typing.get_type_hints(
             _hints_target(call), localns=dict(localns) if localns else None, include_extras=True
         )
     except NameError as exc:
-        raise BarqError(
-            f"cannot resolve the annotations of {callable_name(call)}: {exc} "
-            "(define the type before the function, or import it at module level)"
-        ) from exc
+        raise _unresolved(call, exc) from exc
     except TypeError:
         return {}
 
 
 def return_hint(call: Callable[..., Any], localns: Mapping[str, Any] | None = None) -> Any:
-    """The resolved return annotation of ``call`` (None when absent or unresolvable)."""
+    """The resolved return annotation of ``call`` (None when absent).
+
+    A name that cannot be resolved raises :class:`UnresolvedAnnotation` (it may
+    be defined later in the module); other failures give None.
+    """
     try:
         hints = typing.get_type_hints(
             call, localns=dict(localns) if localns else None, include_extras=True
         )
+    except NameError as exc:
+        raise _unresolved(call, exc) from exc
     except Exception:
         return None
     return hints.get("return")

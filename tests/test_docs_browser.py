@@ -42,11 +42,6 @@ def make_app() -> Barq:
     return app
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
-@pytest.mark.skipif(
-    swagger_assets() is None,
-    reason="openapi-ui-bundles is not installed (pip install 'barq[swagger]')",
-)
 def _dump_dom(url: str) -> str:
     with tempfile.TemporaryDirectory() as profile:
         cmd = [
@@ -70,6 +65,11 @@ def _dump_dom(url: str) -> str:
     return result.stdout
 
 
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
+@pytest.mark.skipif(
+    swagger_assets() is None,
+    reason="openapi-ui-bundles is not installed (pip install 'barq[swagger]')",
+)
 def test_docs_page_renders_operations_in_chromium(serve) -> None:
     app = make_app()
     with serve(app) as server:

@@ -94,7 +94,9 @@ class Server:
                 try:
                     startup()
                 except Exception as exc:
-                    raise StartupError(f"application startup failed: {exc!r}") from exc
+                    raise StartupError(
+                        f"application startup failed: {type(exc).__name__}: {exc}"
+                    ) from exc
             warn_if_gil_reenabled()
             self.reactor = Reactor(self.config, self.listeners, self._close_listeners)
             self.workers = [Worker(self, i) for i in range(self.config.worker_count())]
