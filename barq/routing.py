@@ -31,7 +31,7 @@ from pydantic import TypeAdapter
 from barq import jsonlib
 from barq.background import chain_background
 from barq.bodies import BodyPlan, make_body_plan
-from barq.concurrency import run_sync
+from barq.concurrency import never_suspends, run_direct, run_sync
 from barq.context import RequestContext
 from barq.dependencies import solve, solve_async, teardown, teardown_async
 from barq.exceptions import (
@@ -300,7 +300,7 @@ _COMPILED = frozenset(
     {
         "plan", "body", "stream", "stream_item_adapter", "response_model",
         "response_adapter", "_model_type", "_response_class", "_json", "_no_body",
-        "_fast", "is_async", "_endpoint_async",
+        "_fast", "is_async", "_endpoint_async", "_direct",
     }
 )  # fmt: skip
 
@@ -441,6 +441,15 @@ class Route:
         #: as a coroutine on the worker thread's event loop (:mod:`barq.concurrency`)
         self.is_async = self.plan.needs_async
         self._endpoint_async = self.plan.is_async
+        #: an ``async def`` endpoint that awaits nothing, below no async
+        #: dependency: the request runs the plain path and the coroutine in one
+        #: step (:func:`~barq.concurrency.run_direct`), no task and no event loop
+        self._direct = (
+            self.plan.is_async
+            and not self.plan.is_async_generator
+            and not any(node.plan.needs_async for node in self.plan.dependencies)
+            and never_suspends(endpoint)
+        )
 
     def resolve(self) -> None:
         """Compile a route whose annotations named something not defined yet at
@@ -506,13 +515,16 @@ class Route:
         """
         if self._fast:
             if self.is_async:
+                if self._direct:
+                    return self.render(run_direct(self.endpoint()), None)
                 return self.render(run_sync(self.endpoint()), None)
             return self.render(self.endpoint(), None)
         plan = self.plan
         overrides = getattr(request.app, "dependency_overrides", None)
         if overrides:
             plan = self.plan_with(overrides)
-        if plan.needs_async:
+        direct = self._direct and plan is self.plan
+        if plan.needs_async and not direct:
             return run_sync(self.handle_async(request, params, plan))
         ctx = RequestContext(request, params)
         try:
@@ -522,6 +534,8 @@ class Route:
             if ctx.errors or kwargs is None:
                 raise RequestValidationError(ctx.errors, body=request._json_or_none())
             result = self.endpoint(**kwargs)
+            if direct:
+                result = run_direct(result)
             if ctx.function_generators:  # Depends(..., scope="function"): finish now
                 done, ctx.function_generators = ctx.function_generators, []
                 error = teardown(done, None)

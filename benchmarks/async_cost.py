@@ -35,6 +35,8 @@ TARGET_COST = 0.10
 #: (scenario whose checks apply, def path, async path)
 TWINS = {
     "small-json": ("/hello", "/hello-async"),
+    # the same, the async handler awaiting a coroutine that returns at once
+    "small-json-await": ("/hello", "/hello-await"),
     "sqlite": ("/db?item_id={id}", "/db-async?item_id={id}"),
 }
 
@@ -55,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     if wrk is None:
         print("wrk is not installed (apt-get install wrk)", file=sys.stderr)
         return 2
-    scenario = get_scenarios([args.scenario])[0]
+    scenario = get_scenarios([args.scenario.removesuffix("-await")])[0]
     item_id = scenario.path.rsplit("=", 1)[-1]
     def_path, async_path = TWINS[args.scenario]
     paths = {"def": def_path.format(id=item_id), "async": async_path.format(id=item_id)}

@@ -505,3 +505,93 @@ def test_mounted_app_below_an_async_middleware() -> None:
 
     r = TestClient(app).get("/sub/ping")
     assert r.json() == {"pong": True} and r.headers["x-tag"] == "1"
+
+
+# -- async def handlers that await nothing ----------------------------------------------
+
+
+def test_never_suspends_reads_the_bytecode() -> None:
+    from barq.concurrency import never_suspends
+
+    async def plain(x: int) -> int:
+        return [i for i in range(x)][-1]
+
+    async def awaits() -> None:
+        await asyncio.sleep(0)
+
+    async def with_async_with(lock: asyncio.Lock) -> None:
+        async with lock:
+            pass
+
+    async def with_async_for(items: Any) -> list[Any]:
+        return [i async for i in items]
+
+    async def gen() -> Any:
+        yield 1
+
+    def sync() -> None:
+        pass
+
+    assert never_suspends(plain)
+    assert not never_suspends(awaits)
+    assert not never_suspends(with_async_with)
+    assert not never_suspends(with_async_for)
+    assert not never_suspends(gen)
+    assert not never_suspends(sync)
+
+
+def test_async_handlers_without_await_run_directly_and_behave_the_same() -> None:
+    """The direct path (no task, no loop turn) keeps what users rely on: a
+    running loop, create_task() for fire-and-forget work, context variables that
+    do not leak into the next request, exceptions, validation and dependencies."""
+    import contextvars
+
+    request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+    started: list[str] = []
+    app = Barq()
+
+    async def remember(name: str) -> None:
+        started.append(name)
+
+    def user(x_user: Annotated[str, Header()] = "anon") -> str:
+        return x_user
+
+    @app.get("/direct/{n}")
+    async def direct(n: int, who: str = Depends(user)) -> dict:
+        before = request_id.get()
+        request_id.set(f"req-{n}")
+        loop = asyncio.get_running_loop()
+        loop.create_task(remember(f"task-{n}"))
+        if n == 13:
+            raise HTTPException(418, "unlucky")
+        return {"n": n, "who": who, "before": before, "running": loop.is_running()}
+
+    route = next(r for r in app.routes if r.path == "/direct/{n}")
+    assert route._direct  # the path under test
+    client = TestClient(app)
+    first = client.get("/direct/1", headers={"x-user": "ada"})
+    assert first.json() == {"n": 1, "who": "ada", "before": "-", "running": True}
+    assert client.get("/direct/2").json()["before"] == "-"  # nothing leaked from request 1
+    assert client.get("/direct/13").status_code == 418
+    assert client.get("/direct/x").status_code == 422
+    assert started == ["task-1", "task-2", "task-13"]
+
+
+def test_dependency_overrides_with_an_async_dependency_leave_the_direct_path() -> None:
+    app = Barq()
+
+    def plain_dep() -> str:
+        return "plain"
+
+    @app.get("/")
+    async def handler(value: str = Depends(plain_dep)) -> dict:
+        return {"value": value, "task": asyncio.current_task() is not None}
+
+    async def async_override() -> str:
+        await asyncio.sleep(0)
+        return "async"
+
+    client = TestClient(app)
+    assert client.get("/").json() == {"value": "plain", "task": False}
+    app.dependency_overrides[plain_dep] = async_override
+    assert client.get("/").json() == {"value": "async", "task": True}

@@ -53,6 +53,17 @@ async def hello_async() -> dict[str, str]:
     return SMALL
 
 
+async def _small() -> dict[str, str]:
+    return SMALL
+
+
+@app.get("/hello-await")
+async def hello_await() -> dict[str, str]:
+    """``/hello`` as ``async def`` that awaits a coroutine which returns at once:
+    the handler can suspend, so it runs as an (eager) task."""
+    return await _small()
+
+
 @app.get("/json", response_model=Order)
 def order() -> Order:
     return ORDER
