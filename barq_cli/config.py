@@ -216,6 +216,7 @@ def checked_server_config(tool: ToolConfig, **settings: Any) -> Any:
     try:
         config = ServerConfig(**settings)
         config.validate()
+        config.ssl_context()  # the certificate and key load (or the error names the option)
     except (TypeError, ValueError) as exc:
         message = str(exc)
         for option in (*SERVER_OPTIONS, *_BASIC_OPTIONS):

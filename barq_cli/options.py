@@ -70,6 +70,10 @@ def server_option(name: str) -> Any:
         metavar = "BYTES/S"
     elif in_bytes:
         metavar = "BYTES"
+    elif name == "ssl_keyfile_password":
+        metavar = "PASSWORD"
+    elif name.startswith("ssl_") and name != "ssl_cert_reqs":
+        metavar = "FILE"
     elif spec.type is str:
         metavar = "NAME"
     # For ``Annotated[..., server_option(name)] = None``: no default here.

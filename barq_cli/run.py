@@ -208,6 +208,12 @@ def register(app: typer.Typer) -> None:
         write_timeout: Annotated[float | None, server_option("write_timeout")] = None,
         graceful_timeout: Annotated[float | None, server_option("graceful_timeout")] = None,
         event_backend: Annotated[str | None, server_option("event_backend")] = None,
+        ssl_certfile: Annotated[str | None, server_option("ssl_certfile")] = None,
+        ssl_keyfile: Annotated[str | None, server_option("ssl_keyfile")] = None,
+        ssl_keyfile_password: Annotated[str | None, server_option("ssl_keyfile_password")] = None,
+        ssl_ca_certs: Annotated[str | None, server_option("ssl_ca_certs")] = None,
+        ssl_cert_reqs: Annotated[str | None, server_option("ssl_cert_reqs")] = None,
+        handshake_timeout: Annotated[float | None, server_option("handshake_timeout")] = None,
     ) -> None:  # fmt: skip
         """Serve the app in production: no reload, no debug, all limits configurable.
 

@@ -172,7 +172,8 @@ class Supervisor:
         shown = self.options.host if self.options.host not in ("0.0.0.0", "::") else host
         if ":" in shown:
             shown = f"[{shown.strip('[]')}]"
-        return f"http://{shown}:{port}"
+        scheme = "https" if self.options.limits.get("ssl_certfile") else "http"
+        return f"{scheme}://{shown}:{port}"
 
     def _register_stats(self) -> None:
         if self.stats_sock is None or self.stats_url is None:

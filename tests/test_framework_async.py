@@ -548,6 +548,7 @@ def test_async_handlers_without_await_run_directly_and_behave_the_same() -> None
 
     request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
     started: list[str] = []
+    pending: list[asyncio.Task[None]] = []
     app = Barq()
 
     async def remember(name: str) -> None:
@@ -561,7 +562,7 @@ def test_async_handlers_without_await_run_directly_and_behave_the_same() -> None
         before = request_id.get()
         request_id.set(f"req-{n}")
         loop = asyncio.get_running_loop()
-        loop.create_task(remember(f"task-{n}"))
+        pending.append(loop.create_task(remember(f"task-{n}")))
         if n == 13:
             raise HTTPException(418, "unlucky")
         return {"n": n, "who": who, "before": before, "running": loop.is_running()}

@@ -13,12 +13,15 @@ import socket
 from collections.abc import Callable
 from dataclasses import MISSING, Field, dataclass, field, fields, replace
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from barq.http.parser import Limits
 from barq.http.readers import BodySink, MemoryBody
 from barq.server.interfaces import MetricsSink
 from barq.server.spool import SpooledBody
+
+if TYPE_CHECKING:
+    import ssl
 
 __all__ = ["ServerConfig", "cli_fields", "default_threads"]
 
@@ -57,6 +60,22 @@ class ServerConfig:
     sockets: tuple[socket.socket, ...] = ()
     backlog: int = _tunable(2048, "Listen backlog (capped by the kernel's somaxconn).")
 
+    ssl_certfile: str | None = _tunable(
+        None, "Serve HTTPS with this certificate (PEM; the chain after the server's own)."
+    )
+    ssl_keyfile: str | None = _tunable(
+        None, "The certificate's private key (PEM), if not in the certificate file."
+    )
+    ssl_keyfile_password: str | None = _tunable(None, "Password of an encrypted private key.")
+    ssl_ca_certs: str | None = _tunable(
+        None, "CA certificates (PEM) that client certificates are checked against."
+    )
+    ssl_cert_reqs: str = _tunable(
+        "none", "Client certificates: none, optional or required (with --ssl-ca-certs)."
+    )
+    handshake_timeout: float = _tunable(
+        10.0, "Seconds a TLS handshake may take before the connection is closed."
+    )
     event_backend: str = _tunable(
         "auto",
         "How sockets are watched: auto (epoll on Linux, else the platform's selector), "
@@ -119,6 +138,48 @@ class ServerConfig:
     #: Install SIGINT/SIGTERM handlers in :meth:`Server.serve_forever`.
     install_signal_handlers: bool = True
 
+    @property
+    def tls(self) -> bool:
+        """True when the server speaks HTTPS (``ssl_certfile`` is set)."""
+        return self.ssl_certfile is not None
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """The server's TLS context (None without ``ssl_certfile``): TLS 1.2+,
+        ALPN ``http/1.1``, client certificates as ``ssl_cert_reqs`` says.
+
+        Raises ValueError naming the option for files that cannot be loaded."""
+        if self.ssl_certfile is None:
+            return None
+        import ssl
+
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        context.set_alpn_protocols(["http/1.1"])
+        for name in ("ssl_certfile", "ssl_keyfile", "ssl_ca_certs"):
+            path = getattr(self, name)
+            if path is not None and not os.path.isfile(path):
+                raise ValueError(f"{name} {path!r}: no such file")
+        try:
+            context.load_cert_chain(
+                self.ssl_certfile, self.ssl_keyfile, password=self.ssl_keyfile_password
+            )
+        except (ssl.SSLError, OSError) as exc:
+            raise ValueError(
+                f"ssl_certfile {self.ssl_certfile!r}: cannot load the certificate and key "
+                f"({exc}); check the files and ssl_keyfile_password"
+            ) from None
+        if self.ssl_ca_certs is not None:
+            try:
+                context.load_verify_locations(cafile=self.ssl_ca_certs)
+            except (ssl.SSLError, OSError) as exc:
+                raise ValueError(f"ssl_ca_certs {self.ssl_ca_certs!r}: {exc}") from None
+        context.verify_mode = {
+            "none": ssl.CERT_NONE,
+            "optional": ssl.CERT_OPTIONAL,
+            "required": ssl.CERT_REQUIRED,
+        }[self.ssl_cert_reqs]
+        return context
+
     def body_factory(self) -> Callable[[], BodySink]:
         """How the server collects request bodies: spooled past ``body_spool_bytes``."""
         if self.body_spool_bytes >= self.max_body_bytes:
@@ -143,6 +204,18 @@ class ServerConfig:
 
     def validate(self) -> None:
         """Raise ValueError for values that cannot work."""
+        if self.ssl_cert_reqs not in ("none", "optional", "required"):
+            raise ValueError(
+                f"ssl_cert_reqs must be none, optional or required, not {self.ssl_cert_reqs!r}"
+            )
+        if self.ssl_certfile is None:
+            for name in ("ssl_keyfile", "ssl_keyfile_password", "ssl_ca_certs"):
+                if getattr(self, name) is not None:
+                    raise ValueError(f"{name} needs ssl_certfile (the server's certificate)")
+        if self.ssl_cert_reqs != "none" and self.ssl_ca_certs is None:
+            raise ValueError("ssl_cert_reqs needs ssl_ca_certs (to check client certificates)")
+        if self.handshake_timeout <= 0:
+            raise ValueError("handshake_timeout must be positive")
         from barq.server.events import BACKEND_NAMES, resolve
 
         if self.event_backend.strip().lower() not in BACKEND_NAMES:

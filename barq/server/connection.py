@@ -54,6 +54,25 @@ HEADER = "header"  # head incomplete: 408
 BODY = "body"  # body stalled or too slow: 408
 WRITE = "write"  # output made no progress: drop the connection
 LINGER = "linger"  # closing: stop draining the peer's input
+HANDSHAKE = "handshake"  # TLS handshake not finished: close
+
+try:
+    import ssl as _ssl
+except ImportError:  # pragma: no cover - Python built without OpenSSL
+    _ssl = None  # type: ignore[assignment]
+
+#: What a non-blocking socket raises when it cannot go on now; a TLS socket also
+#: raises these when its protocol needs to read before writing or the reverse.
+WOULD_BLOCK: tuple[type[BaseException], ...] = (BlockingIOError, InterruptedError)
+#: A TLS socket that must read (resp. write) before it can continue.
+WANT_READ: tuple[type[BaseException], ...] = ()
+WANT_WRITE: tuple[type[BaseException], ...] = ()
+if _ssl is not None:
+    WANT_READ = (_ssl.SSLWantReadError,)
+    WANT_WRITE = (_ssl.SSLWantWriteError,)
+    WOULD_BLOCK = (*WOULD_BLOCK, *WANT_READ, *WANT_WRITE)
+#: What a read that must wait for more input raises.
+RECV_WOULD_BLOCK: tuple[type[BaseException], ...] = (BlockingIOError, InterruptedError, *WANT_READ)
 
 
 # -- arrival timestamps (metrics: the wait before a worker picked a request up) --
@@ -139,6 +158,7 @@ class Connection:
         "response",
         "resume",
         "sock",
+        "tls",
     )
 
     def __init__(
@@ -149,11 +169,21 @@ class Connection:
         limits: Limits,
         keepalive_timeout: float,
         body_factory: Callable[[], BodySink] | None = None,
+        *,
+        tls: bool = False,
     ) -> None:
         self.sock = sock
         self.fd = sock.fileno()
         self.peer = peer
-        self.parser = RequestParser(limits, client=peer, server=local, body_factory=body_factory)
+        #: an :class:`ssl.SSLSocket` (its handshake runs first, see ``deadline_kind``)
+        self.tls = tls
+        self.parser = RequestParser(
+            limits,
+            client=peer,
+            server=local,
+            scheme="https" if tls else "http",
+            body_factory=body_factory,
+        )
         self.lock = threading.Lock()
         self.closed = False
         self.requests = 0
@@ -203,7 +233,7 @@ class Connection:
             data = out[0]
             try:
                 sent = sock.send(data)
-            except (BlockingIOError, InterruptedError):
+            except WOULD_BLOCK:
                 break
             except OSError as exc:
                 raise ClientGone() from exc

@@ -102,11 +102,12 @@ def _bind_unix(path: str, backlog: int) -> socket.socket:
     return sock
 
 
-def describe_listener(sock: socket.socket) -> str:
-    """A URL-ish description: ``http://127.0.0.1:8000`` or ``unix:/run/app.sock``."""
+def describe_listener(sock: socket.socket, scheme: str = "http") -> str:
+    """A URL-ish description: ``http://127.0.0.1:8000``, ``https://[::1]:8443``
+    or ``unix:/run/app.sock``."""
     name = sock.getsockname()
     if sock.family == getattr(socket, "AF_UNIX", None):
         return f"unix:{name}"
     if sock.family == socket.AF_INET6:
-        return f"http://[{name[0]}]:{name[1]}"
-    return f"http://{name[0]}:{name[1]}"
+        return f"{scheme}://[{name[0]}]:{name[1]}"
+    return f"{scheme}://{name[0]}:{name[1]}"

@@ -26,7 +26,7 @@ from barq.http.serializer import (
     error_response,
     response_head,
 )
-from barq.server.connection import ClientGone, Connection
+from barq.server.connection import WOULD_BLOCK, ClientGone, Connection
 
 __all__ = ["Outgoing", "close_stream", "start_response"]
 
@@ -154,7 +154,7 @@ class Outgoing:
 
     def _send_file(self, conn: Connection) -> bool:
         try:
-            if _SENDFILE:
+            if _SENDFILE and not conn.tls:  # sendfile would bypass TLS
                 try:
                     sent = os.sendfile(
                         conn.fd, self.file_fd, self.file_offset, min(self.file_left, _FILE_PIECE)
@@ -166,7 +166,7 @@ class Outgoing:
                     sent = self._read_and_send(conn)
             else:
                 sent = self._read_and_send(conn)
-        except (BlockingIOError, InterruptedError):
+        except WOULD_BLOCK:
             return False
         except OSError as exc:
             raise ClientGone() from exc

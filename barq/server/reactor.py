@@ -53,6 +53,7 @@ from typing import TYPE_CHECKING
 from barq.http.serializer import error_response
 from barq.server.connection import (
     BODY,
+    HANDSHAKE,
     HEADER,
     KEEPALIVE,
     LINGER,
@@ -63,6 +64,8 @@ from barq.server.connection import (
 from barq.server.events import EventBackend, Waker, make_backend, readable, readable_among
 
 if TYPE_CHECKING:
+    import ssl
+
     from barq.server.config import ServerConfig
 
 __all__ = ["Reactor"]
@@ -98,6 +101,7 @@ class Reactor:
         listeners: list[socket.socket],
         on_release: Callable[[], None] | None = None,
         backend: EventBackend | None = None,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.config = config
         #: called on the reactor thread right after the backlog was accepted at
@@ -105,6 +109,8 @@ class Reactor:
         self._on_release = on_release
         self.listeners = {sock.fileno(): sock for sock in listeners}
         self.limits = config.limits()
+        #: the TLS context (HTTPS), or None; handshakes run on the workers
+        self.ssl_context = ssl_context
         self.backend = backend if backend is not None else make_backend(config.event_backend)
         self.control = self.backend.control_set()  # listeners + wake-up: this thread only
         # connections, one-shot: workers wait here
@@ -211,6 +217,8 @@ class Reactor:
         connection and destroy the response in the peer's buffer."""
         if conn.closed:
             return
+        if conn.tls:
+            _close_notify(conn.sock)
         try:
             conn.sock.shutdown(socket.SHUT_WR)
         except OSError:
@@ -359,7 +367,7 @@ class Reactor:
                     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 with contextlib.suppress(OSError, AttributeError):
                     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NOTSENT_LOWAT, NOTSENT_LOWAT)
-                if timestamps:  # metrics: how long requests wait for a worker
+                if timestamps and self.ssl_context is None:  # metrics: time waiting for a worker
                     enable_arrival_timestamps(sock)
                 peer = (addr[0], addr[1])
                 local_name = sock.getsockname()
@@ -370,9 +378,30 @@ class Reactor:
             if per_client and peer is not None and not self._admit_client(peer[0], per_client):
                 self._refuse(sock)
                 continue
+            tls = self.ssl_context is not None
+            if tls:
+                # Only the TLS state is made here; the handshake runs on a worker
+                # when the client's hello arrives (a silent client costs nothing).
+                try:
+                    sock = self.ssl_context.wrap_socket(  # type: ignore[union-attr]
+                        sock, server_side=True, do_handshake_on_connect=False
+                    )
+                except OSError:
+                    with contextlib.suppress(OSError):
+                        sock.close()
+                    continue
             conn = Connection(
-                sock, peer, local, self.limits, config.keepalive_timeout, config.body_factory()
+                sock,
+                peer,
+                local,
+                self.limits,
+                config.keepalive_timeout,
+                config.body_factory(),
+                tls=tls,
             )
+            if tls:
+                conn.deadline = time.monotonic() + config.handshake_timeout
+                conn.deadline_kind = HANDSHAKE
             if timestamps:
                 conn.accepted_ns = time.time_ns()
             connections[conn.fd] = conn
@@ -391,8 +420,13 @@ class Reactor:
             return True
 
     def _refuse(self, sock: socket.socket) -> None:
-        """Answer a connection over its client's limit with 503 and close it."""
+        """Answer a connection over its client's limit with 503 and close it
+        (with TLS just close it: no handshake is spent on a refusal)."""
         self.refused += 1
+        if self.ssl_context is not None:
+            with contextlib.suppress(OSError):
+                sock.close()
+            return
         with contextlib.suppress(OSError):
             sock.send(
                 error_response(
@@ -429,6 +463,9 @@ class Reactor:
                 ranked.append((0, 0.0, conn))
             elif conn.out:
                 continue
+            elif conn.deadline_kind == HANDSHAKE:  # connected, TLS not finished
+                if now - conn.idle_since >= EVICT_MIN_AGE_S:
+                    ranked.append((2, conn.idle_since, conn))
             elif conn.deadline_kind == KEEPALIVE and not conn.parser.has_partial_request:
                 if conn.requests:
                     ranked.append((1, conn.idle_since, conn))
@@ -491,8 +528,8 @@ class Reactor:
             try:
                 if conn.closed:
                     continue
-                if grace_over or kind in (WRITE, LINGER):
-                    if kind == WRITE and not conn.lingering:
+                if grace_over or kind in (WRITE, LINGER, HANDSHAKE):
+                    if (kind == WRITE and not conn.lingering) or kind == HANDSHAKE:
                         self.timed_out += 1
                     self.close(conn)
                     continue
@@ -539,6 +576,13 @@ class Reactor:
         queued = sum(1 for conn in free if conn.fd in ready and not conn.out)
         idle = sum(1 for conn in free if conn.fd not in ready and conn.deadline_kind == KEEPALIVE)
         return idle, queued
+
+
+def _close_notify(sock: socket.socket) -> None:
+    """Send TLS's close_notify, best effort and without waiting for the peer's
+    (the HTTP framing already tells the client where the response ends)."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        sock.unwrap()  # type: ignore[attr-defined]
 
 
 def _drop_input(sock: socket.socket) -> None:

@@ -44,6 +44,8 @@ class Server:
         if options:
             config = config.with_options(**options)
         config.validate()
+        #: the TLS context, loaded now so that a bad certificate fails here
+        self.ssl_context = config.ssl_context()
         self.app = app
         self.config = config
         self.listeners: list[socket.socket] = []
@@ -76,7 +78,8 @@ class Server:
 
     @property
     def urls(self) -> list[str]:
-        return [describe_listener(sock) for sock in self.listeners]
+        scheme = "https" if self.ssl_context is not None else "http"
+        return [describe_listener(sock, scheme) for sock in self.listeners]
 
     def start(self) -> None:
         """Bind, run the app's startup hook, start the reactor and the workers.
@@ -98,7 +101,9 @@ class Server:
                         f"application startup failed: {type(exc).__name__}: {exc}"
                     ) from exc
             warn_if_gil_reenabled()
-            self.reactor = Reactor(self.config, self.listeners, self._close_listeners)
+            self.reactor = Reactor(
+                self.config, self.listeners, self._close_listeners, ssl_context=self.ssl_context
+            )
             self.workers = [Worker(self, i) for i in range(self.config.worker_count())]
             metrics = self.config.metrics
             if metrics is not None:

@@ -34,8 +34,12 @@ from barq.http.serializer import error_response
 from barq.server.connection import (
     ARRIVAL_TIMESTAMPS,
     BODY,
+    HANDSHAKE,
     HEADER,
     KEEPALIVE,
+    RECV_WOULD_BLOCK,
+    WANT_READ,
+    WANT_WRITE,
     WRITE,
     ClientGone,
     Connection,
@@ -167,6 +171,8 @@ class Worker:
             if conn.lingering:
                 self._drain_lingering(conn)
                 return
+            if conn.tls and conn.deadline_kind == HANDSHAKE and not self._handshake(conn):
+                return
             try:
                 if conn.resume:
                     conn.resume = False
@@ -183,7 +189,7 @@ class Worker:
                     self._serve_buffered(conn, 0)
                     return
                 try:
-                    if self.recorder is None or not ARRIVAL_TIMESTAMPS:
+                    if self.recorder is None or not ARRIVAL_TIMESTAMPS or conn.tls:
                         data = conn.sock.recv(_RECV_SIZE)
                     else:
                         countdown = self.stamp_countdown - 1
@@ -194,8 +200,11 @@ class Worker:
                         else:
                             self._next_stamp()
                             data = receive_timestamped(conn, _RECV_SIZE)
-                except (BlockingIOError, InterruptedError):
+                except RECV_WOULD_BLOCK:
                     reactor.rearm(conn)
+                    return
+                except WANT_WRITE:  # TLS must write before it can read on
+                    reactor.rearm(conn, writable=True)
                     return
                 except OSError:
                     reactor.close(conn)
@@ -203,6 +212,8 @@ class Worker:
                 if not data:
                     reactor.close(conn)  # the peer closed: nothing to answer
                     return
+                if conn.tls:
+                    data = _tls_rest(conn, data)
                 now = time.monotonic()
                 parser = conn.parser
                 if not parser.has_partial_request:
@@ -213,6 +224,31 @@ class Worker:
                 self._serve_buffered(conn, len(data))
             except ClientGone:
                 reactor.close(conn)
+
+    def _handshake(self, conn: Connection) -> bool:
+        """Advance the TLS handshake; True once it is done (go on reading).
+        Waiting for the peer re-arms the connection; a failed handshake (plain
+        HTTP to the TLS port, no shared protocol, a bad client certificate)
+        closes it without an answer: there is no channel to answer on."""
+        reactor = self.server.reactor
+        try:
+            conn.sock.do_handshake()  # type: ignore[attr-defined]
+        except WANT_READ:
+            reactor.rearm(conn)
+            return False
+        except WANT_WRITE:
+            reactor.rearm(conn, writable=True)
+            return False
+        except (OSError, ValueError) as exc:
+            self.rejected += 1
+            logger.debug("TLS handshake with %s failed: %s", _peer(conn), exc)
+            reactor.close(conn)
+            return False
+        now = time.monotonic()
+        conn.idle_since = now
+        conn.deadline = now + self.config.keepalive_timeout
+        conn.deadline_kind = KEEPALIVE
+        return True
 
     def _next_stamp(self) -> None:
         """A read is stamped now: count down to the next one. Once the rate
@@ -483,6 +519,23 @@ class Worker:
 
     def _wait_writable(self, conn: Connection) -> None:
         self.server.reactor.rearm(conn, writable=True)
+
+
+def _tls_rest(conn: Connection, data: bytes) -> bytes:
+    """A TLS socket may hold decrypted bytes beyond one read (the kernel then
+    says nothing is waiting): take them too."""
+    sock = conn.sock
+    pending = sock.pending()  # type: ignore[attr-defined]
+    if not pending:
+        return data
+    parts = [data]
+    while pending:
+        try:
+            parts.append(sock.recv(max(pending, _RECV_SIZE)))
+        except OSError:  # would block (all of those are OSErrors), or gone
+            break
+        pending = sock.pending()  # type: ignore[attr-defined]
+    return b"".join(parts)
 
 
 def _run_callback(callback: Callable[[], Any]) -> None:
