@@ -88,6 +88,8 @@ EVICT_MIN_AGE_S = 1.0
 #: peer that stops reading makes writes wait (writable is only reported below it)
 #: after this much, instead of after the 4 MB an autotuned send buffer takes.
 NOTSENT_LOWAT = 64 * 1024
+#: Set once the select backend's connection cap was reported (see Reactor).
+_capped_warned: list[bool] = []
 #: Windows has no Unix sockets (the attribute is missing there).
 _AF_UNIX = getattr(socket, "AF_UNIX", None)
 
@@ -122,11 +124,13 @@ class Reactor:
         self.max_connections = config.max_connections
         limit = self.backend.max_connections
         if limit is not None and self.max_connections > limit:
-            logger.warning(
-                "the %s event backend watches at most %d connections: max_connections "
-                "lowered from %d (use poll or kqueue for more)",
-                self.backend.detail, limit, self.max_connections,
-            )  # fmt: skip
+            if not _capped_warned:  # once per process (a stats endpoint is a server too)
+                _capped_warned.append(True)
+                logger.warning(
+                    "the event backend (%s) watches at most %d connections: max_connections "
+                    "lowered from %d (use poll or kqueue for more)",
+                    self.backend.detail, limit, self.max_connections,
+                )  # fmt: skip
             self.max_connections = limit
         self.connections: dict[int, Connection] = {}
         self._waker = Waker()
