@@ -25,6 +25,31 @@ from barq_cli.options import option, server_option
 __all__ = ["register"]
 
 
+def _dev_certificate(limits: dict[str, object]) -> dict[str, str]:
+    """``--https``: the development certificate's files (made on first use)."""
+    from barq_cli.devcert import DevCertError, ensure_dev_certs, trust_hint
+
+    if limits.get("ssl_certfile"):
+        fail("--https makes its own certificate: give either --https or --ssl-certfile")
+    try:
+        certs = ensure_dev_certs()
+    except (DevCertError, OSError) as exc:
+        fail(str(exc))
+    console = out_console()
+    # soft_wrap: commands stay on one line, to be copied whole
+    if certs.created:
+        console.print(trust_hint(certs), markup=False, highlight=False, soft_wrap=True)
+    else:
+        console.print(
+            f"HTTPS with the development certificate in {certs.folder} "
+            f"(trust {certs.ca}; `curl --cacert {certs.ca} ...`)",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+    return {"ssl_certfile": str(certs.cert), "ssl_keyfile": str(certs.key)}
+
+
 def register(app: typer.Typer) -> None:
     """Add the ``dev`` command to the CLI."""
 
@@ -62,6 +87,11 @@ def register(app: typer.Typer) -> None:
         access_log: bool | None = option(
             "--access-log/--no-access-log", shown="on", envvar="BARQ_DEV_ACCESS_LOG",
             help="Log one line per request.",
+        ),
+        https: bool = option(
+            "--https", default=False, shown="off", envvar="BARQ_DEV_HTTPS",
+            help="Serve HTTPS with a local development certificate (made once with openssl; "
+            "barq dev says where it lives and how to trust it).",
         ),
         # Limits and timeouts: options generated from ServerConfig (barq_cli.options).
         backlog: Annotated[int | None, server_option("backlog")] = None,
@@ -122,6 +152,8 @@ def register(app: typer.Typer) -> None:
             )
             access = tool.pick("access_log", access_log, True, as_bool)
             limits = pick_limits(tool, cli)
+            if https:
+                limits.update(_dev_certificate(limits))
             # What the child will build: checked here, where the error can name
             # its source, rather than as a traceback in the child.
             checked_server_config(tool, host=host, port=port, threads=threads, **limits)
