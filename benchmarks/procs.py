@@ -15,6 +15,7 @@ import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import threading
@@ -57,9 +58,14 @@ def http_request(
     body: bytes | None = None,
     headers: dict[str, str] | None = None,
     timeout: float = 5.0,
+    tls: ssl.SSLContext | None = None,
 ) -> tuple[int, bytes]:
-    """One request on a fresh connection; returns (status, body)."""
-    conn = http.client.HTTPConnection(host, port, timeout=timeout)
+    """One request on a fresh connection (HTTPS with ``tls``); returns (status, body)."""
+    conn: http.client.HTTPConnection
+    if tls is not None:
+        conn = http.client.HTTPSConnection(host, port, timeout=timeout, context=tls)
+    else:
+        conn = http.client.HTTPConnection(host, port, timeout=timeout)
     try:
         conn.request(method, path, body=body, headers=headers or {})
         resp = conn.getresponse()
@@ -170,6 +176,7 @@ class ServerProcess:
         cwd: str | os.PathLike[str],
         env: dict[str, str] | None = None,
         host: str = "127.0.0.1",
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.name = name
         self.argv = list(argv)
@@ -177,6 +184,8 @@ class ServerProcess:
         self.host = host
         self.cwd = cwd
         self.env = env
+        #: the client context when the server speaks HTTPS (readiness checks use it)
+        self.tls = tls
         self.proc: subprocess.Popen[bytes] | None = None
         # Lives as long as this object: log_tail() is read after the server stopped.
         self._log = tempfile.TemporaryFile(prefix="barq-bench-server-")  # noqa: SIM115
@@ -189,8 +198,8 @@ class ServerProcess:
 
     @property
     def base_url(self) -> str:
-        """``http://host:port``."""
-        return f"http://{self.host}:{self.port}"
+        """``http://host:port`` (``https://`` with TLS)."""
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
 
     def alive(self) -> bool:
         """True while the root process runs."""
@@ -225,7 +234,9 @@ class ServerProcess:
                     f"{self.name} exited with status {code} during start-up:\n{self.log_tail()}"
                 )
             try:
-                status, _ = http_request(self.host, self.port, "GET", "/health", timeout=2.0)
+                status, _ = http_request(
+                    self.host, self.port, "GET", "/health", timeout=2.0, tls=self.tls
+                )
                 if status == 200:
                     return
                 last_error = f"GET /health answered {status}"

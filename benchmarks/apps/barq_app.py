@@ -125,7 +125,13 @@ def main() -> None:
     if os.environ.get("BARQ_BENCH_METRICS") == "toggle":
         _serve_with_metrics_toggle(args)
         return
-    serve(app, host=args.host, port=args.port, threads=args.threads)
+    tls = {}
+    if os.environ.get("BARQ_BENCH_SSL_CERTFILE"):  # benchmarks.tls
+        tls = {
+            "ssl_certfile": os.environ["BARQ_BENCH_SSL_CERTFILE"],
+            "ssl_keyfile": os.environ.get("BARQ_BENCH_SSL_KEYFILE"),
+        }
+    serve(app, host=args.host, port=args.port, threads=args.threads, **tls)
 
 
 def _serve_with_metrics_toggle(args: Any) -> None:
