@@ -141,7 +141,12 @@ def register(app: typer.Typer) -> None:
                 f"{spec.import_string} is a {type(application).__name__}, not a Barq "
                 "application: it has no routes to list"
             )
-        rows = route_rows(application)
+        from barq.exceptions import BarqError
+
+        try:
+            rows = route_rows(application)
+        except BarqError as exc:  # e.g. an annotation naming something that does not exist
+            fail(str(exc))
         console = out_console()
         title = f"{getattr(application, 'title', None) or 'Routes'} ({spec.import_string})"
         table = Table(title=escape(title), title_justify="left", show_lines=False)

@@ -133,11 +133,14 @@ def test_a_name_that_never_exists_is_a_clear_error_at_start(
     assert "name 'NoSuchModel' is not defined" in message
 
 
-def test_barq_run_names_the_missing_annotation_without_a_traceback(tmp_path: Path) -> None:
+@pytest.mark.parametrize("command", [["run", "--port", "0"], ["routes"]])
+def test_the_cli_names_the_missing_annotation_without_a_traceback(
+    tmp_path: Path, command: list[str]
+) -> None:
     (tmp_path / "main.py").write_text("from __future__ import annotations\n" + MISSING_NAME)
     cli = Path(sys.executable).with_name("barq")
     result = subprocess.run(
-        [str(cli), "run", "--port", "0"], cwd=tmp_path, capture_output=True, text=True,
+        [str(cli), *command], cwd=tmp_path, capture_output=True, text=True,
         timeout=60, env={"PATH": "/usr/bin:/bin", "COLUMNS": "200", "NO_COLOR": "1"},
     )  # fmt: skip
     assert result.returncode != 0
