@@ -86,6 +86,9 @@ _EXPORTS: dict[str, str] = {
     "StreamingResponse": "barq.streaming",
     "URL": "barq.datastructures",
     "UploadFile": "barq.datastructures",
+    "WebSocket": "barq.websockets",
+    "WebSocketDisconnect": "barq.websockets",
+    "WebSocketException": "barq.websockets",
 }
 
 __all__ = [
@@ -125,6 +128,9 @@ __all__ = [
     "StaticFiles",
     "StreamingResponse",
     "UploadFile",
+    "WebSocket",
+    "WebSocketDisconnect",
+    "WebSocketException",
     "__version__",
     "status",
 ]
@@ -165,3 +171,4 @@ if TYPE_CHECKING:
     from barq.routing import APIRouter, Router
     from barq.staticfiles import StaticFiles
     from barq.streaming import StreamingResponse
+    from barq.websockets import WebSocket, WebSocketDisconnect, WebSocketException

@@ -42,6 +42,7 @@ from barq.mounting import acall_mounted, add_mount, call_mounted, find_mount
 from barq.requests import Request
 from barq.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
 from barq.routing import Route, RouteDecorators, Router
+from barq.websockets import WEBSOCKET, WebSocket, WebSocketRoute, handshake_error, start_session
 
 __all__ = ["Barq", "ExceptionHandler"]
 
@@ -203,6 +204,9 @@ class Barq(RouteDecorators):
         for key, handler in (exception_handlers or {}).items():
             self.add_exception_handler(key, handler)
         self._stack: CallNext | None = None
+        #: the app has WebSocket routes (set by build(): only then are
+        #: requests checked for an ``Upgrade: websocket`` handshake)
+        self._websockets = False
         self._build_lock = threading.Lock()
         self._handler_cache: dict[type, ExceptionHandler | None] = {}
         self._lifespan_cm: Any = None
@@ -234,6 +238,21 @@ class Barq(RouteDecorators):
         """Register ``endpoint`` for ``methods`` at ``path`` (see :class:`~barq.routing.Route`)."""
         self._check_open("add a route")
         return self.router.add_api_route(path, endpoint, methods=methods, **options)
+
+    def add_api_websocket_route(
+        self,
+        path: str,
+        endpoint: Callable[..., Any],
+        name: str | None = None,
+        *,
+        dependencies: Sequence[Any] | None = None,
+        localns: Mapping[str, Any] | None = None,
+    ) -> Route:
+        """Register the WebSocket ``endpoint`` at ``path`` (see :mod:`barq.websockets`)."""
+        self._check_open("add a route")
+        return self.router.add_api_websocket_route(
+            path, endpoint, name, dependencies=dependencies, localns=localns
+        )
 
     def include_router(
         self,
@@ -496,6 +515,7 @@ class Barq(RouteDecorators):
                 app = spec.build(app)
             self.router.frozen = True
             self._tree = self.router.tree
+            self._websockets = any(WEBSOCKET in route.methods for route in self.router.routes)
             for _, mounted in self.mounts:
                 build = getattr(mounted, "build", None)
                 if build is not None:
@@ -507,6 +527,10 @@ class Barq(RouteDecorators):
         stack = self._stack
         if stack is None:
             return self.respond(raw)  # raises the "not started" error
+        if self._websockets and raw.method == "GET" and _wants_websocket(raw):
+            answer = self._websocket(raw)
+            if answer is not None:
+                return answer
         request = Request(raw, self)
         try:
             return stack(request).to_http(request)
@@ -522,6 +546,10 @@ class Barq(RouteDecorators):
                 "the application is not started: the server calls app.startup() before "
                 "serving, TestClient builds it itself; call app.startup() or app.build() first"
             )
+        if self._websockets and raw.method == "GET" and _wants_websocket(raw):
+            answer = self._websocket(raw)
+            if answer is not None:
+                return answer
         request = Request(raw, self)
         try:
             response = stack(request)
@@ -531,6 +559,24 @@ class Barq(RouteDecorators):
             if reraise:
                 raise
             return answer
+
+    def _websocket(self, raw: HTTPRequest) -> HTTPResponse | None:
+        """Answer a WebSocket handshake for a WebSocket route: an ``upgrade``
+        response that starts its session, or the HTTP error saying why the
+        handshake is refused; None when no WebSocket route has the path."""
+        match = self._tree.match(WEBSOCKET, raw.path)
+        if match is None or match.route is None or WEBSOCKET not in match.route.methods:
+            return None
+        route = match.route
+        ws = WebSocket(raw, self)
+        raw.route = route.path
+        ws.route = route
+        ws.path_params = dict(match.params)
+        error = handshake_error(raw)
+        if error is not None:
+            return http_exception_handler(ws, error).to_http(ws)
+        assert isinstance(route, WebSocketRoute)
+        return HTTPResponse(101, upgrade=start_session(route, ws, match.params))
 
     def serve_request(self, request: Request) -> Response:
         """Run ``request`` through this app's middleware and routes (used when it is
@@ -569,8 +615,14 @@ class Barq(RouteDecorators):
             raise HTTPException(404)
         route = match.route
         if route is None:
-            allowed = ", ".join(match.allowed or ())
-            raise HTTPException(405, headers={"allow": allowed})
+            methods = [m for m in match.allowed or () if m != WEBSOCKET]
+            if not methods:
+                raise HTTPException(
+                    426,
+                    "This endpoint speaks WebSocket: open it with a WebSocket client",
+                    headers={"upgrade": "websocket", "sec-websocket-version": "13"},
+                )
+            raise HTTPException(405, headers={"allow": ", ".join(methods)})
         raw.route = route.path
         request.route = route
         request.path_params = dict(match.params)
@@ -724,6 +776,11 @@ class _Dispatcher:
 
     async def acall(self, request: Request) -> Response:
         return await self._adispatch(request)
+
+
+def _wants_websocket(raw: HTTPRequest) -> bool:
+    upgrade = raw.header("upgrade")
+    return upgrade is not None and upgrade.strip().lower() == "websocket"
 
 
 def debug_response(request: Request, exc: BaseException) -> Response:

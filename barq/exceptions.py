@@ -14,6 +14,9 @@ __all__ = [
     "HTTPException",
     "RequestValidationError",
     "ResponseValidationError",
+    "WebSocketDisconnect",
+    "WebSocketException",
+    "WebSocketRequestValidationError",
     "clip_input",
     "missing_error",
     "validation_errors",
@@ -157,3 +160,38 @@ def clip_input(value: Any, depth: int = INPUT_DEPTH) -> Any:
 def missing_error(*loc: str) -> dict[str, Any]:
     """The error entry for a required parameter the request lacks."""
     return {"type": "missing", "loc": list(loc), "msg": "Field required", "input": None}
+
+
+# -- WebSockets (see barq.websockets) ----------------------------------------------
+
+
+class WebSocketDisconnect(Exception):
+    """The client closed the WebSocket (or it was lost: code 1006)."""
+
+    def __init__(self, code: int = 1000, reason: str | None = None) -> None:
+        super().__init__(code, reason or "")
+        self.code = code
+        self.reason = reason or ""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(code={self.code}, reason={self.reason!r})"
+
+
+class WebSocketException(Exception):
+    """Raise it in an endpoint or dependency to close the WebSocket with ``code``."""
+
+    def __init__(self, code: int, reason: str | None = None) -> None:
+        super().__init__(code, reason or "")
+        self.code = code
+        self.reason = reason or ""
+
+
+class WebSocketRequestValidationError(Exception):
+    """A WebSocket endpoint's parameters did not validate (closes with 1008)."""
+
+    def __init__(self, errors: Sequence[Any]) -> None:
+        super().__init__(errors)
+        self._errors = list(errors)
+
+    def errors(self) -> list[Any]:
+        return self._errors

@@ -490,7 +490,7 @@ class Route:
         generate_unique_id_function: Callable[[Any], str] | None = None,
     ) -> Route:
         """A new route under ``prefix``, with a router's options around its own."""
-        return Route(
+        return type(self)(
             prefix + self.path,
             self.endpoint,
             methods=sorted(self.methods),
@@ -787,6 +787,36 @@ class RouteDecorators:
     ) -> Route:
         raise NotImplementedError
 
+    def add_api_websocket_route(
+        self,
+        path: str,
+        endpoint: Callable[..., Any],
+        name: str | None = None,
+        *,
+        dependencies: Sequence[Any] | None = None,
+        localns: Mapping[str, Any] | None = None,
+    ) -> Route:
+        raise NotImplementedError
+
+    def websocket(
+        self, path: str, name: str | None = None, *, dependencies: Sequence[Any] | None = None
+    ) -> Callable[[F], F]:
+        """Decorator: register a WebSocket endpoint at ``path`` (see :mod:`barq.websockets`)."""
+
+        def decorator(func: F) -> F:
+            self.add_api_websocket_route(
+                path, func, name, dependencies=dependencies, localns=_caller_locals()
+            )
+            return func
+
+        return decorator
+
+    def add_websocket_route(
+        self, path: str, endpoint: Callable[..., Any], name: str | None = None
+    ) -> Route:
+        """Starlette's spelling of :meth:`add_api_websocket_route`."""
+        return self.add_api_websocket_route(path, endpoint, name)
+
     def route(
         self, path: str, methods: Sequence[str] = ("GET",), **options: Any
     ) -> Callable[[F], F]:
@@ -904,6 +934,31 @@ class Router(RouteDecorators):
                 default_response_class=self.default_response_class,
                 generate_unique_id_function=self.generate_unique_id_function,
             ),
+        )
+        return self.add_route(route)
+
+    def add_api_websocket_route(
+        self,
+        path: str,
+        endpoint: Callable[..., Any],
+        name: str | None = None,
+        *,
+        dependencies: Sequence[Any] | None = None,
+        localns: Mapping[str, Any] | None = None,
+    ) -> Route:
+        """Register the WebSocket ``endpoint`` at ``self.prefix + path``."""
+        self._check_open()
+        from barq.websockets import WebSocketRoute
+
+        full = self.prefix + path
+        own = RouteOptions.from_kwargs(
+            f"WebSocket route {full!r}", {"name": name, "dependencies": list(dependencies or ())}
+        )
+        route = WebSocketRoute(
+            full,
+            endpoint,
+            localns=localns,
+            options=own.under(tags=self.tags, dependencies=self.dependencies),
         )
         return self.add_route(route)
 

@@ -29,10 +29,12 @@ from typing import Any
 from urllib.parse import quote, urlencode, urljoin, urlsplit
 
 from barq import jsonlib
+from barq.concurrency import LoopThread
 from barq.datastructures import Headers
-from barq.http.messages import HTTPRequest, HTTPResponse
+from barq.exceptions import WebSocketDisconnect
+from barq.http.messages import HTTPRequest, HTTPResponse, WebSocketClosed, WebSocketGone
 
-__all__ = ["TestClient", "TestResponse"]
+__all__ = ["TestClient", "TestResponse", "WebSocketDenialResponse", "WebSocketTestSession"]
 
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _PATH_SAFE = "/%:@!$&'()*+,;=-._~"
@@ -306,6 +308,8 @@ class TestClient:
         self.client = client
         self._cookies: dict[str, str] = dict(cookies or {})
         self._lock = threading.Lock()
+        #: where WebSocket sessions run (started on the first websocket_connect)
+        self._ws_loop: LoopThread | None = None
 
     # -- cookies --------------------------------------------------------------
 
@@ -450,6 +454,33 @@ class TestClient:
         body: bytes,
         history: list[TestResponse],
     ) -> TestResponse:
+        request = self._make_request(method, url, params, pairs, cookies, body)
+        build = getattr(self.app, "build", None)
+        if build is not None:
+            build()  # freeze the app before its first request, as a server does at start
+        respond = getattr(self.app, "respond", None)
+        if respond is not None:
+            raw = respond(request, reraise=self.raise_server_exceptions)
+        else:
+            raw = self.app(request)
+        try:
+            content = _read_body(raw, method == "HEAD")
+        finally:
+            if raw.on_complete is not None:
+                raw.on_complete()
+        response = TestResponse(raw, content, request, url, list(history))
+        self._store_cookies(response.headers)
+        return response
+
+    def _make_request(
+        self,
+        method: str,
+        url: str,
+        params: Mapping[str, Any] | Iterable[tuple[str, Any]] | None,
+        pairs: list[tuple[str, str]],
+        cookies: Mapping[str, str] | None,
+        body: bytes,
+    ) -> HTTPRequest:
         parts = urlsplit(url)
         path = quote(parts.path or "/", safe=_PATH_SAFE)
         query = quote(parts.query, safe=_QUERY_SAFE) if parts.query else ""
@@ -484,22 +515,64 @@ class TestClient:
             server=(parts.hostname or "testserver", parts.port or 80),
             scheme=parts.scheme or "http",
         )
+        return request
+
+    # -- WebSockets -----------------------------------------------------------
+
+    def websocket_connect(
+        self,
+        url: str,
+        subprotocols: Iterable[str] | None = None,
+        *,
+        headers: Mapping[str, str] | None = None,
+        cookies: Mapping[str, str] | None = None,
+        params: Mapping[str, Any] | None = None,
+        timeout: float = 30.0,
+    ) -> WebSocketTestSession:
+        """Open a WebSocket to ``url`` (``/ws`` or ``ws://testserver/ws``):
+        ``with client.websocket_connect("/ws") as ws: ws.send_text("hi")``.
+
+        Entering the ``with`` block waits for the endpoint's answer: a refusal
+        raises :class:`~barq.websockets.WebSocketDisconnect` (an HTTP answer:
+        :class:`WebSocketDenialResponse`, with its ``status_code``). An exception
+        in the endpoint is raised in the test (``raise_server_exceptions``).
+        A ``receive_*`` that gets nothing within ``timeout`` seconds raises
+        TimeoutError instead of hanging the test."""
+        full = urljoin(self.base_url + "/", url)
+        if full.startswith(("ws://", "wss://")):
+            full = "http" + full[2:]
+        pairs = [(k.lower(), v) for k, v in self.headers.items()]
+        extra = {
+            "connection": "Upgrade",
+            "upgrade": "websocket",
+            "sec-websocket-version": "13",
+            "sec-websocket-key": base64.b64encode(os.urandom(16)).decode("ascii"),
+        }
+        if subprotocols:
+            extra["sec-websocket-protocol"] = ", ".join(subprotocols)
+        extra.update({k.lower(): v for k, v in (headers or {}).items()})
+        pairs = [p for p in pairs if p[0] not in extra and p[0] != "accept-encoding"]
+        pairs.extend(extra.items())
+        request = self._make_request("GET", full, params, pairs, cookies, b"")
         build = getattr(self.app, "build", None)
         if build is not None:
-            build()  # freeze the app before its first request, as a server does at start
+            build()
         respond = getattr(self.app, "respond", None)
         if respond is not None:
             raw = respond(request, reraise=self.raise_server_exceptions)
         else:
             raw = self.app(request)
-        try:
-            content = _read_body(raw, method == "HEAD")
-        finally:
+        if raw.upgrade is None:
+            content = _read_body(raw, False)
             if raw.on_complete is not None:
                 raw.on_complete()
-        response = TestResponse(raw, content, request, url, list(history))
-        self._store_cookies(response.headers)
-        return response
+            response = TestResponse(raw, content, request, full, [])
+            raise WebSocketDenialResponse(response)
+        if self._ws_loop is None:
+            with self._lock:
+                if self._ws_loop is None:
+                    self._ws_loop = LoopThread("barq-testclient-websockets")
+        return WebSocketTestSession(self, request, raw.upgrade, self._ws_loop.loop, timeout)
 
     def get(self, url: str, **kwargs: Any) -> TestResponse:
         """``GET url``."""
@@ -536,3 +609,249 @@ def _param(value: Any) -> str:
     if value is False:
         return "false"
     return str(value)
+
+
+# -- WebSockets ---------------------------------------------------------------------
+
+
+class WebSocketDenialResponse(WebSocketDisconnect):
+    """The app answered a WebSocket handshake with HTTP (``status_code``,
+    ``response``): no WebSocket route has the path, a parameter was invalid, a
+    dependency raised ``HTTPException``... Also a ``WebSocketDisconnect``."""
+
+    def __init__(self, response: TestResponse) -> None:
+        super().__init__(1006, response.text)
+        self.response = response
+        self.status_code = response.status_code
+
+
+class _TestTransport:
+    """The in-memory :class:`~barq.http.messages.WebSocketTransport` between a
+    test (its thread) and the app's session (on the client's loop thread)."""
+
+    def __init__(self, request: HTTPRequest, loop: Any) -> None:
+        import asyncio
+        import queue
+
+        self._request = request
+        self._loop = loop
+        self.to_client: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
+        self._inbox: list[str | bytes | WebSocketClosed] = []
+        self._waiter: asyncio.Future[Any] | None = None
+        self.answered = False
+        self.closed = False  # the app closed (or refused)
+        self.client_closed: WebSocketClosed | None = None
+        self.finished = threading.Event()
+        self.error: BaseException | None = None
+
+    @property
+    def loop(self) -> Any:
+        return self._loop
+
+    @property
+    def request(self) -> HTTPRequest:
+        return self._request
+
+    async def accept(
+        self, subprotocol: str | None = None, headers: list[tuple[str, str]] | None = None
+    ) -> None:
+        if self.answered:
+            raise RuntimeError("accept(): the handshake was already answered")
+        self.answered = True
+        self.to_client.put(("accept", subprotocol, list(headers or [])))
+
+    async def reject(self, response: HTTPResponse) -> None:
+        if self.answered:
+            raise RuntimeError("reject(): the handshake was already answered")
+        self.answered = self.closed = True
+        self.to_client.put(("reject", response))
+
+    async def receive(self) -> str | bytes | WebSocketClosed:
+        if self._inbox:
+            return self._inbox.pop(0)
+        if self.client_closed is not None:
+            return self.client_closed
+        waiter = self._waiter = self._loop.create_future()
+        try:
+            result: str | bytes | WebSocketClosed = await waiter
+            return result
+        finally:
+            self._waiter = None
+
+    async def send(self, message: str | bytes) -> None:
+        if self.closed or self.client_closed is not None:
+            closed = self.client_closed or WebSocketClosed(1006)
+            raise WebSocketGone(closed.code, closed.reason)
+        self.to_client.put(("message", message))
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        if not self.answered:
+            await self.reject(HTTPResponse(403, [], b"Forbidden"))
+            return
+        if not self.closed:
+            self.closed = True
+            self.to_client.put(("close", code, reason))
+
+    def session_finished(self, error: BaseException | None) -> None:
+        self.error = error
+        self.to_client.put(("finished", error))
+        self.finished.set()
+
+    # called on the loop thread for the test's thread
+    def deliver(self, item: str | bytes | WebSocketClosed) -> None:
+        if isinstance(item, WebSocketClosed):
+            if self.client_closed is None:
+                self.client_closed = item
+        else:
+            self._inbox.append(item)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(self._inbox.pop(0) if self._inbox else self.client_closed)
+
+
+class WebSocketTestSession:
+    """A test's side of one WebSocket (see :meth:`TestClient.websocket_connect`)."""
+
+    __test__ = False
+
+    def __init__(
+        self,
+        client: TestClient,
+        request: HTTPRequest,
+        start: Any,
+        loop: Any,
+        timeout: float,
+    ) -> None:
+        self._client = client
+        self._timeout = timeout
+        self._transport = _TestTransport(request, loop)
+        self._loop = loop
+        self.accepted_subprotocol: str | None = None
+        self.extra_headers: list[tuple[str, str]] = []
+        self._closed = False  # the app closed: receive raises WebSocketDisconnect
+        self._close: tuple[int, str] | None = None
+        self._entered = False
+        loop.call_soon_threadsafe(start, self._transport)
+
+    def __enter__(self) -> WebSocketTestSession:
+        self._entered = True
+        kind, *rest = self._next()
+        if kind == "accept":
+            self.accepted_subprotocol, self.extra_headers = rest
+            return self
+        self._raise_error()
+        if kind == "reject":
+            response: HTTPResponse = rest[0]
+            content = _read_body(response, False)
+            raise WebSocketDenialResponse(
+                TestResponse(response, content, self._transport.request, "", [])
+            )
+        if kind == "close":
+            raise WebSocketDisconnect(rest[0], rest[1])
+        raise RuntimeError(f"the WebSocket endpoint ended without answering the handshake ({kind})")
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if not self._closed:
+            self.close(1000)
+        self._transport.finished.wait(self._timeout)
+        if exc is None:
+            self._raise_error()
+
+    def _raise_error(self) -> None:
+        error = self._transport.error
+        if error is not None and self._client.raise_server_exceptions:
+            self._transport.error = None
+            raise error
+
+    def _next(self) -> tuple[Any, ...]:
+        import queue
+
+        try:
+            item = self._transport.to_client.get(timeout=self._timeout)
+        except queue.Empty:
+            raise TimeoutError(
+                f"the WebSocket endpoint sent nothing within {self._timeout} s"
+            ) from None
+        if item[0] == "finished":
+            self._transport.to_client.put(item)  # seen again by later calls
+            self._raise_error()
+            return ("close", 1000, "") if self._close is None else ("close", *self._close)
+        return item
+
+    # -- sending ------------------------------------------------------------------
+
+    def _deliver(self, item: str | bytes | WebSocketClosed) -> None:
+        self._loop.call_soon_threadsafe(self._transport.deliver, item)
+
+    def send_text(self, data: str) -> None:
+        self._deliver(str(data))
+
+    def send_bytes(self, data: bytes) -> None:
+        self._deliver(bytes(data))
+
+    def send_json(self, data: Any, mode: str = "text") -> None:
+        encoded = jsonlib.dumps(data)
+        self._deliver(encoded.decode("utf-8") if mode == "text" else encoded)
+
+    def send(self, message: Mapping[str, Any]) -> None:
+        """Starlette's form: ``{"type": "websocket.receive", "text": ...}``."""
+        if message.get("type") == "websocket.disconnect":
+            self.close(message.get("code", 1000), message.get("reason") or "")
+        elif message.get("text") is not None:
+            self.send_text(message["text"])
+        else:
+            self.send_bytes(message.get("bytes") or b"")
+
+    def close(self, code: int = 1000, reason: str | None = None) -> None:
+        """Close from the client's side: the endpoint's next receive raises
+        ``WebSocketDisconnect(code)``."""
+        self._closed = True
+        self._deliver(WebSocketClosed(code, reason or ""))
+
+    # -- receiving ----------------------------------------------------------------
+
+    def receive(self) -> dict[str, Any]:
+        """The next message as Starlette's TestClient gives it:
+        ``{"type": "websocket.send", "text": ...}`` or ``{"type": "websocket.close", ...}``."""
+        kind, *rest = self._next()
+        if kind == "message":
+            data = rest[0]
+            key = "text" if isinstance(data, str) else "bytes"
+            return {"type": "websocket.send", key: data}
+        if kind == "close":
+            # An endpoint that failed closes with 1011 and then reports why:
+            # the test sees the endpoint's exception, as with Starlette's client.
+            self._transport.finished.wait(1.0)
+            self._raise_error()
+            self._close = (rest[0], rest[1])
+            self._transport.to_client.put(("close", rest[0], rest[1]))  # sticky
+            return {"type": "websocket.close", "code": rest[0], "reason": rest[1]}
+        raise RuntimeError(f"unexpected WebSocket event {kind!r}")
+
+    def _message(self) -> str | bytes:
+        message = self.receive()
+        if message["type"] == "websocket.close":
+            raise WebSocketDisconnect(message["code"], message.get("reason"))
+        data: str | bytes = message["text"] if "text" in message else message["bytes"]
+        return data
+
+    def receive_text(self) -> str:
+        message = self._message()
+        if not isinstance(message, str):
+            raise TypeError(f"expected a text message, got binary {message!r:.60}")
+        return message
+
+    def receive_bytes(self) -> bytes:
+        message = self._message()
+        if not isinstance(message, bytes):
+            raise TypeError(f"expected a binary message, got text {message!r:.60}")
+        return message
+
+    def receive_json(self, mode: str = "text") -> Any:
+        message = self._message()
+        return jsonlib.loads(message.encode("utf-8") if isinstance(message, str) else message)

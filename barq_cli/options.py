@@ -64,7 +64,8 @@ def _with_default(help: str, shown: str | None) -> str:
 def server_option(name: str) -> Any:
     """The option for the :class:`~barq.server.ServerConfig` field ``name``."""
     spec = _BY_NAME[name]
-    metavar = "SECONDS" if spec.type is float and "timeout" in name else "N"
+    timed = "timeout" in name or "interval" in name
+    metavar = "SECONDS" if spec.type is float and timed else "N"
     in_bytes = name.endswith("_bytes") or name == "max_request_line"
     if name == "min_rate":
         metavar = "BYTES/S"

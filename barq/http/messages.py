@@ -9,6 +9,13 @@ objects directly.
 An *application* is any callable ``app(request: HTTPRequest) -> HTTPResponse``.
 It may also define ``startup()`` and ``shutdown()``; the server calls them once,
 before serving the first request and after the last one.
+
+A WebSocket handshake is answered with an :class:`HTTPResponse` whose
+``upgrade`` is set: the server then takes the connection off its HTTP workers
+and calls ``upgrade(transport)`` with a :class:`WebSocketTransport`, whose
+coroutines the application awaits on ``transport.loop``. The transport decides
+nothing: the application accepts (101) or rejects (an HTTP answer) the
+handshake, and exchanges whole messages.
 """
 
 from __future__ import annotations
@@ -16,13 +23,19 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import IO, Any, Protocol, runtime_checkable
+from typing import IO, TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    import asyncio
 
 __all__ = [
     "Application",
     "FileBody",
     "HTTPRequest",
     "HTTPResponse",
+    "WebSocketClosed",
+    "WebSocketGone",
+    "WebSocketTransport",
 ]
 
 
@@ -194,9 +207,13 @@ class HTTPResponse:
       :class:`FileBody`).
     - ``on_complete``: called on the worker thread after the response has been
       sent (or failed to send), e.g. to run background tasks.
+    - ``upgrade``: for a WebSocket handshake, what starts the session: called
+      with the :class:`WebSocketTransport` on the transport's event-loop thread
+      once the server took the connection over (it must not block); status,
+      headers and body are then not sent.
     """
 
-    __slots__ = ("body", "file", "headers", "on_complete", "status", "stream")
+    __slots__ = ("body", "file", "headers", "on_complete", "status", "stream", "upgrade")
 
     def __init__(
         self,
@@ -207,8 +224,10 @@ class HTTPResponse:
         stream: Iterable[bytes] | Iterator[bytes] | None = None,
         file: FileBody | None = None,
         on_complete: Callable[[], Any] | None = None,
+        upgrade: Callable[[WebSocketTransport], None] | None = None,
     ) -> None:
         self.status = status
+        self.upgrade = upgrade
         self.headers = headers if headers is not None else []
         self.body = body
         self.stream = stream
@@ -224,3 +243,63 @@ class Application(Protocol):
     """The interface the server calls. ``startup``/``shutdown`` are optional."""
 
     def __call__(self, request: HTTPRequest, /) -> HTTPResponse: ...
+
+
+# -- WebSockets -----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class WebSocketClosed:
+    """What :meth:`WebSocketTransport.receive` gives once the peer closed: the
+    close code it sent (1005 when it sent none, 1006 when the connection was
+    lost without a close frame) and its reason."""
+
+    code: int
+    reason: str = ""
+
+
+class WebSocketGone(Exception):
+    """Raised by :meth:`WebSocketTransport.send` once the connection is closed."""
+
+    def __init__(self, code: int = 1006, reason: str = "") -> None:
+        super().__init__(code, reason)
+        self.code = code
+        self.reason = reason
+
+
+class WebSocketTransport(Protocol):
+    """One upgraded connection, as the server (or ``TestClient``) offers it.
+    Every coroutine runs on :attr:`loop`; messages are whole (text or binary)."""
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The event loop whose thread owns the connection."""
+        ...
+
+    @property
+    def request(self) -> HTTPRequest:
+        """The handshake request."""
+        ...
+
+    async def accept(
+        self, subprotocol: str | None = None, headers: list[tuple[str, str]] | None = None
+    ) -> None:
+        """Answer the handshake with 101 Switching Protocols."""
+        ...
+
+    async def reject(self, response: HTTPResponse) -> None:
+        """Answer the handshake with an HTTP response instead, then close."""
+        ...
+
+    async def receive(self) -> str | bytes | WebSocketClosed:
+        """The next message, or :class:`WebSocketClosed` once the peer closed."""
+        ...
+
+    async def send(self, message: str | bytes) -> None:
+        """Send one message (waits while the peer reads slowly); raises
+        :class:`WebSocketGone` once the connection is closed."""
+        ...
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        """Start the closing handshake (idempotent)."""
+        ...

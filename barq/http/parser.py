@@ -177,6 +177,15 @@ class RequestParser:
         """Number of received bytes not yet consumed."""
         return len(self._buf) - self._pos
 
+    def take_buffered(self) -> bytes:
+        """The received bytes not consumed yet, removed from the parser: what
+        followed a request after which the connection speaks another protocol
+        (a WebSocket upgrade)."""
+        rest = bytes(self._buf[self._pos :])
+        self._buf.clear()
+        self._pos = 0
+        return rest
+
     # -- output ----------------------------------------------------------------
 
     def next_request(self) -> HTTPRequest | None:

@@ -127,6 +127,23 @@ class ServerConfig:
         10.0, "Seconds a graceful shutdown waits for in-flight requests."
     )
 
+    max_websockets: int = _tunable(
+        4096, "Open WebSockets at most; further handshakes get 503 (they hold no worker)."
+    )
+    ws_max_message_bytes: int = _tunable(
+        16 * 1024 * 1024, "Largest WebSocket message accepted; beyond it the socket closes (1009)."
+    )
+    ws_ping_interval: float = _tunable(
+        20.0, "Seconds a WebSocket may be silent before the server pings it; 0 turns pings off."
+    )
+    ws_ping_timeout: float = _tunable(
+        20.0, "Seconds a ping may go unanswered before the WebSocket is closed (1011)."
+    )
+    #: Compress WebSocket messages (permessage-deflate) with clients that offer it.
+    ws_per_message_deflate: bool = True
+    #: Event-loop threads owning the open WebSockets (None: one per four cores, 1-4).
+    websocket_threads: int | None = None
+
     #: Log one line per request on the ``barq.access`` logger (INFO).
     access_log: bool = False
     #: Value of the ``Server`` response header.
@@ -229,6 +246,10 @@ class ServerConfig:
             raise ValueError(f"event_backend {self.event_backend!r}: {exc}") from None
         if self.threads is not None and self.threads < 1:
             raise ValueError("threads must be at least 1")
+        if self.websocket_threads is not None and self.websocket_threads < 1:
+            raise ValueError("websocket_threads must be at least 1")
+        if self.ws_ping_interval < 0 or self.ws_ping_timeout <= 0:
+            raise ValueError("ws_ping_interval must not be negative, ws_ping_timeout positive")
         if not 0 <= self.port <= 65535:
             raise ValueError(f"port must be between 0 and 65535, not {self.port}")
         for name in (
@@ -237,6 +258,8 @@ class ServerConfig:
             "max_header_bytes",
             "max_headers",
             "backlog",
+            "max_websockets",
+            "ws_max_message_bytes",
         ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be positive")

@@ -260,6 +260,21 @@ class Reactor:
         if response is not None:
             conn.response = None
             response.release()
+        self._forget_client(conn)
+
+    def detach(self, conn: Connection) -> None:
+        """Forget ``conn`` without closing its socket (a worker hands an upgraded
+        connection to the WebSocket hub): it leaves the table and the ready set."""
+        if conn.closed:
+            return
+        conn.closed = True  # for the reactor's sweep: no longer ours
+        if self.connections.get(conn.fd) is conn:
+            self.connections.pop(conn.fd, None)
+        with contextlib.suppress(OSError, ValueError):
+            self.ready_set.unregister(conn.fd)
+        self._forget_client(conn)
+
+    def _forget_client(self, conn: Connection) -> None:
         if self.config.max_connections_per_client and conn.peer is not None:
             with self._per_client_lock:
                 left = self._per_client.get(conn.peer[0], 1) - 1

@@ -17,6 +17,7 @@ from barq.server.config import ServerConfig
 from barq.server.connection import ARRIVAL_TIMESTAMPS
 from barq.server.listeners import bind_listeners, describe_listener
 from barq.server.reactor import Reactor
+from barq.server.websockets import WebSocketHub
 from barq.server.worker import Worker
 
 __all__ = ["Server", "StartupError", "serve"]
@@ -52,6 +53,8 @@ class Server:
         self._owned: list[socket.socket] = []
         self.reactor: Reactor = None  # type: ignore[assignment]  # set by start()
         self.workers: list[Worker] = []
+        #: upgraded connections (WebSockets): their own loop threads, started on first use
+        self.websockets = WebSocketHub(config)
         self._started = False
         self._stopped = threading.Event()
         self._stop_lock = threading.Lock()
@@ -139,6 +142,14 @@ class Server:
             reactor.listeners_released.wait(2.0)
             self._close_listeners()
             deadline = time.monotonic() + grace
+            # WebSockets are told at once (1001) while HTTP requests finish.
+            closing = threading.Thread(
+                target=self.websockets.shutdown,
+                args=(min(grace, 2.0),),
+                name=f"{self.config.name}-websocket-shutdown",
+                daemon=True,
+            )
+            closing.start()
             while time.monotonic() < deadline:
                 if reactor.all_answered() and all(w.current is None for w in self.workers):
                     break
@@ -152,6 +163,7 @@ class Server:
                     logger.warning(
                         "graceful shutdown: %d request(s) still running after %.1fs", busy, grace
                     )
+            closing.join(timeout=max(0.1, deadline - time.monotonic()))
             reactor.release_workers()
             join_deadline = time.monotonic() + 1.0
             for worker in self.workers:
@@ -246,6 +258,8 @@ class Server:
             # 1 when latencies include the wait for a worker (metrics on, and the
             # platform stamps what sockets receive)
             "queue_wait": int(ARRIVAL_TIMESTAMPS and self.config.metrics is not None),
+            "websockets_open": self.websockets.open_count,
+            "websockets_refused": self.websockets.refused,
         }
 
 

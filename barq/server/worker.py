@@ -69,6 +69,7 @@ _STAMP_PERIOD_NS = 1_000_000
 _STAMP_WINDOW_NS = 20_000_000
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _INTERNAL_ERROR_BODY = b'{"detail":"Internal Server Error"}'
+_TOO_MANY_WEBSOCKETS_BODY = b'{"detail":"Too many open WebSockets: try again later"}'
 #: Pipelined requests are only answered while less output than this is pending.
 _OUTPUT_HIGH_WATER = 64 * 1024
 #: Bytes one visit may write, and pipelined requests it may answer, before the
@@ -361,6 +362,15 @@ class Worker:
             response = HTTPResponse(
                 500, [("content-type", "application/json")], _INTERNAL_ERROR_BODY
             )
+        if response.upgrade is not None:
+            if self._upgrade(conn, request, response, start):
+                return
+            error = True
+            response = HTTPResponse(
+                503,
+                [("content-type", "application/json"), ("retry-after", "1")],
+                _TOO_MANY_WEBSOCKETS_BODY,
+            )
         keep = request.keep_alive and not server.reactor.draining
         out = start_response(
             conn,
@@ -385,6 +395,44 @@ class Worker:
             self.current = None
         if complete:
             self._finish(conn)
+
+    def _upgrade(
+        self, conn: Connection, request: HTTPRequest, response: HTTPResponse, start: int
+    ) -> bool:
+        """Hand a WebSocket handshake to the hub (see :mod:`barq.server.websockets`);
+        False when ``max_websockets`` are open (or the server is stopping)."""
+        server = self.server
+        hub = server.websockets
+        upgrade = response.upgrade
+        assert upgrade is not None
+        if not hub.reserve():
+            return False
+        server.reactor.detach(conn)
+        rest = conn.parser.take_buffered()
+        if conn.out:  # nothing should be pending; if it is, it goes first
+            rest_out = b"".join(bytes(part) for part in conn.out)
+            conn.out.clear()
+            conn.out_size = 0
+            try:
+                conn.sock.sendall(rest_out)
+            except OSError:
+                pass
+        hub.adopt(conn.sock, rest, request, upgrade, tls=conn.tls)
+        self.current = None
+        end = time.perf_counter_ns()
+        recorder = self.recorder
+        if recorder is not None:
+            recorder.request_finished(request, 101, start, end, 0, 0, False, 0)
+        if self.access_log and access_logger.isEnabledFor(logging.INFO):
+            access_logger.info(
+                '%s - "%s %s HTTP/%s" 101 (WebSocket) %.1fms',
+                _peer(conn),
+                request.method,
+                request.target,
+                request.http_version,
+                (end - start) / 1e6,
+            )
+        return True
 
     def _pump(self, conn: Connection) -> bool:
         """Write what the socket takes; True once the current response (if any) is
