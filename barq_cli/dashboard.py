@@ -473,12 +473,60 @@ def _header(state: TargetState, snap: Mapping[str, Any], width: int) -> Panel:
         _field("threads", str(workers)) + Text(" ") + _field("busy", _percent(state.utilisation())),
         _field("queue", "-" if queued is None else str(queued)),
         _field("connections", conn_text),
+        *_websocket_field(server),
         _field("CPU", _percent(None if (c := state.cpu_percent()) is None else c / 100)),
         _field("RSS", format_bytes(snap["process"].get("rss_bytes"))),
     ]
     inner = width - 4  # the panel's border and padding
     body = _pack([*_identity(state, snap, width), *figures], inner)
     return Panel(body, title="[bold]barq stats[/bold]", title_align="left", box=box.ROUNDED)
+
+
+def _websocket_field(server: Mapping[str, Any]) -> list[Text]:
+    """``websockets N`` in the header, once the server has had any."""
+    open_now = server.get("websockets_open")
+    if not open_now and not server.get("websockets_refused"):
+        return []
+    refused = server.get("websockets_refused") or 0
+    text = f"{open_now or 0}" + (f" ({refused} refused)" if refused else "")
+    return [_field("websockets", text)]
+
+
+def _websockets_table(
+    rows: Sequence[Mapping[str, Any]],
+    previous: Iterable[Mapping[str, Any]] | None,
+    dt: float | None,
+    width: int,
+) -> Table:
+    """WebSocket routes: open sockets and messages per second each way."""
+    prev_rows = {r["route"]: r for r in (previous or [])}
+    compact = width < NARROW
+    cols = _columns(
+        ("WebSocket route", "left", 0, True, 0),
+        ("open", "right", 0, False, 5),
+        ("in/s", "right", 0, False, 6),
+        ("out/s", "right", 0, False, 6),
+        ("opened", "right", 2, False, 7),
+        ("messages", "right", 1, False, 8),
+    )
+    shown = list(rows)[:TOP_ROUTES]
+    for r in shown:
+        prev = prev_rows.get(r["route"])
+        rates: list[float | None] = [None, None]
+        if dt:
+            for i, key in enumerate(("messages_in", "messages_out")):
+                rates[i] = max(0, r[key] - (prev[key] if prev else 0)) / dt
+        cells = {
+            "WebSocket route": Text(r["route"]),
+            "open": Text(format_count(r["open"], compact)),
+            "in/s": Text(_rate(rates[0], compact)),
+            "out/s": Text(_rate(rates[1], compact)),
+            "opened": Text(format_count(r["opened"], compact)),
+            "messages": Text(format_count(r["messages_in"] + r["messages_out"], compact)),
+        }
+        for name, cell in cells.items():
+            cols[name].cells.append(cell)
+    return _table(None, list(cols.values()), width)
 
 
 def _now_cell(worker: Mapping[str, Any]) -> Text:
@@ -652,6 +700,11 @@ def _single(state: TargetState, width: int, once: bool) -> list[RenderableType]:
         _header(state, snap, width),
         _threads_table(state, snap, width),
         _routes_table(snap["routes"], prev_routes, state.elapsed, width),
+    ]
+    if snap.get("websockets"):
+        prev_ws = state.previous.get("websockets") if state.previous else None
+        parts.append(_websockets_table(snap["websockets"], prev_ws, state.elapsed, width))
+    parts += [
         _legend(snap, width),
     ]
     if not once:

@@ -86,6 +86,7 @@ def route_rows(app: Any) -> list[RouteRow]:
         methods = sorted(getattr(route, "methods", ()) or ())
         if "GET" in methods and "HEAD" in methods:
             methods.remove("HEAD")
+        methods = ["WS" if m == "WEBSOCKET" else m for m in methods]  # a WebSocket endpoint
         rows.append(
             RouteRow(
                 methods=", ".join(methods),
@@ -103,6 +104,7 @@ _METHOD_STYLES = {
     "PUT": "blue",
     "PATCH": "cyan",
     "DELETE": "red",
+    "WS": "bright_magenta",
 }
 
 

@@ -286,6 +286,20 @@ def test_routes_table(tmp_path: Path) -> None:
     assert "Depends(get_store)" in out
 
 
+def test_routes_lists_websocket_endpoints_as_ws(tmp_path: Path) -> None:
+    (tmp_path / "chat.py").write_text(
+        "from barq import Barq, Query, WebSocket\n"
+        "app = Barq()\n"
+        "@app.websocket('/rooms/{room}')\n"
+        "async def room(ws: WebSocket, room: str, token: str = Query('')):\n"
+        "    await ws.accept()\n"
+    )
+    result = run_cli(tmp_path, "routes", "chat:app")
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"WS\s+│\s+/rooms/\{room\}\s+│\s+chat:room", result.stdout), result.stdout
+    assert "room: str [path]" in result.stdout and "[query]" in result.stdout
+
+
 def test_routes_rejects_a_plain_callable(tmp_path: Path) -> None:
     (tmp_path / "main.py").write_text(ECHO_APP)
     result = run_cli(tmp_path, "routes")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
+import re
 import socket
 import ssl
 import threading
@@ -472,3 +473,93 @@ def test_the_loop_thread_is_named_and_not_an_http_worker(ws_server: Any) -> None
     names = {t.name for t in threading.enumerate()}
     assert "barq-websocket-0" in names
     assert asyncio.iscoroutinefunction(make_app().routes[1].endpoint)
+
+
+# -- metrics, barq stats -----------------------------------------------------------------
+
+
+def test_metrics_prometheus_and_the_dashboard_count_websockets(serve: Any) -> None:
+    import io
+
+    from rich.console import Console
+
+    from barq.metrics import Metrics
+    from barq.metrics.prometheus import render as prometheus
+    from barq_cli.dashboard import TargetState, render
+
+    metrics = Metrics()
+    with serve(make_app(), threads=2, metrics=metrics) as server:
+        address = server.addresses[0]
+        clients = [WSClient(address, "/echo") for _ in range(3)]
+        for i, client in enumerate(clients):
+            for _ in range(i + 1):
+                client.send("m")
+                assert client.receive() == "m"
+        clients[0].close()
+        wait_for(lambda: server.gauges()["websockets_open"] == 2)
+        snapshot = metrics.snapshot()
+    assert snapshot["server"]["websockets_open"] == 2
+    (row,) = snapshot["websockets"]
+    assert row == {"route": "/echo", "opened": 3, "open": 2, "messages_in": 6, "messages_out": 6}
+    text = prometheus(snapshot)
+    assert "barq_websockets_open 2" in text
+    assert 'barq_websocket_messages_total{route="/echo",direction="in"} 6' in text
+    state = TargetState("127.0.0.1:9100", interval=1.0)
+    state.update(snapshot)
+    for width in (60, 80):
+        console = Console(record=True, width=width, color_system=None, file=io.StringIO())
+        console.print(render([state], once=True))
+        out = console.export_text()
+        assert "websockets 2" in out
+        assert re.search(r"/echo\s+2\s", out), out
+        assert max(len(line.rstrip()) for line in out.splitlines()) <= width
+
+
+# -- a browser -----------------------------------------------------------------------------
+
+PAGE = """<!doctype html><html><body><p id="out">waiting</p><script>
+const ws = new WebSocket(`ws://${location.host}/echo`);
+const got = [];
+ws.onopen = () => { ws.send("from chromium"); ws.send(new Uint8Array([1, 2, 3])); };
+ws.onmessage = async (event) => {
+  const data = event.data;
+  got.push(typeof data === "string" ? data : (await data.arrayBuffer()).byteLength);
+  if (got.length === 2) { ws.close(1000, "done"); }
+};
+ws.onclose = (event) => {
+  document.getElementById("out").textContent =
+    `echo=${got.join("|")} ext=${ws.extensions} close=${event.code} clean=${event.wasClean}`;
+};
+</script></body></html>"""
+
+
+def test_chromium_talks_to_a_websocket_endpoint(serve: Any) -> None:
+    import shutil
+    import subprocess
+    import tempfile
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    from barq import HTMLResponse
+
+    app = make_app()
+
+    @app.get("/page", response_class=HTMLResponse)
+    def page() -> str:
+        return PAGE
+
+    with serve(app, threads=2) as server, tempfile.TemporaryDirectory() as profile:
+        host, port = server.addresses[0][:2]
+        result = subprocess.run(
+            [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update",
+             "--disable-dev-shm-usage", f"--user-data-dir={profile}",
+             "--virtual-time-budget=10000", "--dump-dom", f"http://{host}:{port}/page"],
+            capture_output=True, text=True, timeout=90, check=False,
+        )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (
+        "echo=from chromium|3 ext=permessage-deflate; client_max_window_bits=15 close=1000 "
+        "clean=true"
+    ) in result.stdout, result.stdout[-2000:]

@@ -34,6 +34,8 @@ GAUGE_NAMES = (
     "timed_out",
     "workers",
     "busy_workers",
+    "websockets_open",
+    "websockets_refused",
 )
 """Keys of ``server.gauges()`` copied into ``snapshot()["server"]``."""
 
@@ -225,6 +227,7 @@ class Metrics:
             "totals": {**_figures(grand), "in_flight": in_flight},
             "workers": workers,
             "routes": route_rows,
+            "websockets": _websocket_rows(server),
             "hooks": {"start": n_start, "end": n_end, "errors": self.hook_errors.errors},
         }
 
@@ -240,6 +243,21 @@ def _figures(stats: RouteStats) -> dict[str, Any]:
         "latency": summarize(stats.latency_counts, stats.latency_sum_ns, stats.latency_max_ns),
         "service": summarize(stats.counts, stats.sum_ns, stats.max_ns),
     }
+
+
+def _websocket_rows(server: _ServerLike | None) -> list[dict[str, Any]]:
+    """Per WebSocket route: sockets open and opened, messages in and out (from
+    the server's ``websocket_routes()``, where it has one)."""
+    read = getattr(server, "websocket_routes", None)
+    if read is None:
+        return []
+    try:
+        counts = dict(read())
+    except Exception:  # a stopping server must not break a snapshot
+        return []
+    rows = [{"route": route, **figures} for route, figures in counts.items()]
+    rows.sort(key=lambda row: (-row.get("open", 0), row["route"]))
+    return rows
 
 
 def _rss_bytes() -> int | None:

@@ -164,6 +164,30 @@ def render(snapshot: Mapping[str, Any]) -> str:
         "Connections closed by a timeout.",
         server.get("timed_out"),
     )
+    out.simple("barq_websockets_open", "gauge", "Open WebSockets.", server.get("websockets_open"))
+    out.simple(
+        "barq_websockets_refused_total",
+        "counter",
+        "WebSocket handshakes refused at max_websockets.",
+        server.get("websockets_refused"),
+    )
+    websockets = snapshot.get("websockets") or []
+    if websockets:
+        out.family("barq_websockets_opened_total", "counter", "WebSockets opened, per route.")
+        for row in websockets:
+            out.sample("barq_websockets_opened_total", {"route": row["route"]}, row["opened"])
+        out.family(
+            "barq_websocket_messages_total",
+            "counter",
+            "WebSocket messages, per route and direction.",
+        )
+        for row in websockets:
+            for direction in ("in", "out"):
+                out.sample(
+                    "barq_websocket_messages_total",
+                    {"route": row["route"], "direction": direction},
+                    row[f"messages_{direction}"],
+                )
     out.simple(
         "barq_hook_errors_total",
         "counter",

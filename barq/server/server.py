@@ -262,6 +262,10 @@ class Server:
             "websockets_refused": self.websockets.refused,
         }
 
+    def websocket_routes(self) -> dict[str, dict[str, int]]:
+        """Per WebSocket route: ``opened``, ``open``, ``messages_in``, ``messages_out``."""
+        return self.websockets.route_counts()
+
 
 def serve(app: Application, **options: Any) -> None:
     """Run ``app`` until SIGINT/SIGTERM: ``serve(app, host="0.0.0.0", port=8000, threads=16)``.

@@ -11,7 +11,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from barq import Barq, Depends, HTTPException
+from barq import Barq, Depends, HTTPException, WebSocket, WebSocketDisconnect
 from barq.responses import PlainTextResponse, Response
 from benchmarks.apps.common import (
     LARGE_BODY,
@@ -101,6 +101,28 @@ def create_item(item: NewItem) -> dict[str, Any]:
 @app.get("/bytes64k")
 def large() -> Response:
     return Response(content=LARGE_BODY, media_type="application/octet-stream")
+
+
+@app.websocket("/ws-echo")
+async def ws_echo(websocket: WebSocket) -> None:
+    """Echo every message (``benchmarks.websockets``)."""
+    await websocket.accept()
+    try:
+        while True:
+            await websocket.send_text(await websocket.receive_text())
+    except WebSocketDisconnect:
+        pass
+
+
+@app.websocket("/ws-idle")
+async def ws_idle(websocket: WebSocket) -> None:
+    """Accept, then wait for the client to go (``benchmarks.websockets``)."""
+    await websocket.accept()
+    try:
+        while True:
+            await websocket.receive_text()
+    except WebSocketDisconnect:
+        pass
 
 
 def _route_handler(route: int) -> Callable[..., Any]:

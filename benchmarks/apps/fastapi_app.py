@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from fastapi import Depends, FastAPI, HTTPException
+from fastapi import Depends, FastAPI, HTTPException, WebSocket, WebSocketDisconnect
 from fastapi.responses import PlainTextResponse, Response
 
 from benchmarks.apps.common import (
@@ -73,6 +73,28 @@ async def create_item(item: NewItem) -> dict[str, Any]:
 @app.get("/bytes64k")
 async def large() -> Response:
     return Response(content=LARGE_BODY, media_type="application/octet-stream")
+
+
+@app.websocket("/ws-echo")
+async def ws_echo(websocket: WebSocket) -> None:
+    """Echo every message (``benchmarks.websockets``)."""
+    await websocket.accept()
+    try:
+        while True:
+            await websocket.send_text(await websocket.receive_text())
+    except WebSocketDisconnect:
+        pass
+
+
+@app.websocket("/ws-idle")
+async def ws_idle(websocket: WebSocket) -> None:
+    """Accept, then wait for the client to go (``benchmarks.websockets``)."""
+    await websocket.accept()
+    try:
+        while True:
+            await websocket.receive_text()
+    except WebSocketDisconnect:
+        pass
 
 
 def _route_handler(route: int) -> Callable[..., Any]:
