@@ -100,7 +100,9 @@ def echo_app() -> Any:
     return app
 
 
-def run(python2: str, suite: Path, cases: list[str], workdir: Path) -> dict[str, Any]:
+def run(
+    python2: str, suite: Path, cases: list[str], workdir: Path, timeout: float
+) -> dict[str, Any]:
     from barq.server import Server, ServerConfig
 
     server = Server(
@@ -131,7 +133,7 @@ def run(python2: str, suite: Path, cases: list[str], workdir: Path) -> dict[str,
         )
         result = subprocess.run(
             [python2, "-c", launcher, str(suite)],
-            cwd=workdir, capture_output=True, text=True, timeout=3600, check=False,
+            cwd=workdir, capture_output=True, text=True, timeout=timeout, check=False,
         )  # fmt: skip
         index = workdir / "reports" / "index.json"
         data = json.loads(index.read_text()) if index.exists() else {}
@@ -175,6 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cases", nargs="*", help="case patterns (default: all, or --quick's)")
     parser.add_argument("--json", type=Path, help="write the outcome of every case here")
     parser.add_argument("--markdown", action="store_true", help="print a table per section")
+    parser.add_argument("--timeout", type=float, default=3600, help="seconds for the whole run")
     args = parser.parse_args(argv)
     python2 = find_python2(args.python2)
     if python2 is None:
@@ -188,7 +191,10 @@ def main(argv: list[str] | None = None) -> int:
     cases = args.cases or (QUICK_CASES if args.quick else ["*"])
     with tempfile.TemporaryDirectory(prefix="barq-autobahn-") as folder:
         try:
-            results = run(python2, suite, cases, Path(folder))
+            results = run(python2, suite, cases, Path(folder), args.timeout)
+        except subprocess.TimeoutExpired:
+            print(f"the fuzzing client did not finish within {args.timeout:.0f} s", file=sys.stderr)
+            return 1
         except RuntimeError as exc:
             print(exc, file=sys.stderr)
             return 1

@@ -409,3 +409,47 @@ def test_reload_never_fails_a_keep_alive_client(tmp_path: Path) -> None:
     assert figures["wrk_socket_errors"] == 0 and figures["wrk_non_2xx"] == 0, figures
     assert figures["dev_exit_code"] == 0
     assert figures["median_ms"] <= 1000  # generous here; the benchmark's target is 200
+
+
+WS_APP = """
+from barq import Barq, WebSocket
+
+app = Barq()
+VERSION = "one"
+
+
+@app.websocket("/ws")
+async def ws(websocket: WebSocket) -> None:
+    await websocket.accept()
+    await websocket.send_text(VERSION)
+    while True:
+        await websocket.send_text(await websocket.receive_text())
+"""
+
+
+def test_reload_closes_websockets_with_1001_and_the_new_code_answers(
+    tmp_path: Path, dev_processes: list[DevProcess]
+) -> None:
+    from tests.test_server_websockets import WSClient
+
+    (tmp_path / "main.py").write_text(WS_APP)
+    _dev, port = start_dev(tmp_path, dev_processes)
+    client = WSClient(("127.0.0.1", port), "/ws")
+    assert client.accepted and client.receive() == "one"
+    client.send("ping")
+    assert client.receive() == "ping"
+    started = time.monotonic()
+    (tmp_path / "main.py").write_text(WS_APP.replace('"one"', '"two"'))
+    closed = client.expect_close()
+    assert (closed.code, closed.reason) == (1001, "server shutting down")
+    assert time.monotonic() - started < 10
+    client.shutdown()
+
+    def reconnected() -> bool:
+        other = WSClient(("127.0.0.1", port), "/ws")
+        try:
+            return other.accepted and other.receive() == "two"
+        finally:
+            other.shutdown()
+
+    wait_until(reconnected, what="the new code behind the WebSocket")

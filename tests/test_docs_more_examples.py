@@ -14,7 +14,12 @@ from barq.server import Server, ServerConfig
 EXAMPLES = Path(__file__).resolve().parent.parent / "docs" / "examples"
 
 #: Example files exercised in this module.
-EXERCISED_HERE = {"metrics_stats_server.py", "metrics_hooks.py", "architecture_server.py"}
+EXERCISED_HERE = {
+    "metrics_stats_server.py",
+    "metrics_hooks.py",
+    "architecture_server.py",
+    "websockets_chat.py",
+}
 
 
 def _get(port: int, path: str) -> tuple[int, bytes]:
@@ -83,3 +88,31 @@ def test_architecture_server_example(load) -> None:
         assert results == [(200, b"GET /x/y\n")] * 4
     finally:
         server.stop()
+
+
+def test_websockets_chat_example(load) -> None:
+    from barq import WebSocketDisconnect
+    from barq.testing import TestClient, WebSocketDenialResponse
+
+    chat = load("websockets_chat")
+    client = TestClient(chat.app)
+    with client.websocket_connect("/chat?name=ana") as ana:
+        assert ana.receive_text() == "ana joined"
+        with client.websocket_connect("/chat?name=bo") as bo:
+            assert ana.receive_text() == "bo joined"
+            assert bo.receive_text() == "bo joined"
+            bo.send_text("hi")
+            assert ana.receive_text() == "bo: hi"
+            assert bo.receive_text() == "bo: hi"
+        assert ana.receive_text() == "bo left"
+    with (
+        pytest.raises(WebSocketDenialResponse) as denied,
+        client.websocket_connect("/chat?name=admin"),
+    ):
+        pass
+    assert denied.value.status_code == 403
+    with pytest.raises(WebSocketDisconnect), client.websocket_connect("/chat"):
+        pass
+    with client.websocket_connect("/shout") as ws:
+        ws.send_text("quiet")
+        assert ws.receive_text() == "QUIET"

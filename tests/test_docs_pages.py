@@ -40,6 +40,7 @@ EXERCISED_ELSEWHERE = {
     "metrics_stats_server.py": "tests/test_docs_more_examples.py",
     "metrics_hooks.py": "tests/test_docs_more_examples.py",
     "architecture_server.py": "tests/test_docs_more_examples.py",
+    "websockets_chat.py": "tests/test_docs_more_examples.py",
 }
 #: Inline Python blocks allowed (and where they are tested instead).
 INLINE_PYTHON = {"quickstart.md": "tests/test_docs_quickstart.py applies the edit"}

@@ -31,7 +31,8 @@ pytestmark = pytest.mark.timeout(900)
 def test_autobahn_fuzzing_client_finds_no_failure(tmp_path: Path) -> None:
     out = tmp_path / "results.json"
     result = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "autobahn.py"), "--quick", "--json", str(out)],
+        [sys.executable, str(ROOT / "scripts" / "autobahn.py"), "--quick", "--json", str(out),
+         "--timeout", "600"],
         capture_output=True, text=True, timeout=840, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
