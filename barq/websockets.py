@@ -474,14 +474,14 @@ async def _run_async(
         result = route.endpoint(**kwargs)
         if inspect.isawaitable(result):
             await result
-    except asyncio.CancelledError:
-        raise  # the server is stopping: its loop closes the socket
     except BaseException as exc:
         error = exc
     generators = [*ctx.generators, *ctx.function_generators]
     if generators:
         ctx.generators, ctx.function_generators = [], []
         error = await teardown_async(generators, error)
+    if isinstance(error, asyncio.CancelledError):
+        raise error  # the server is stopping: its loop closes the socket
     await _end(ws, transport, error)
 
 
