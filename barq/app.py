@@ -207,6 +207,8 @@ class Barq(RouteDecorators):
         #: the app has WebSocket routes (set by build(): only then are
         #: requests checked for an ``Upgrade: websocket`` handshake)
         self._websockets = False
+        #: some route reads its body as it arrives (set by build())
+        self._streaming = False
         self._build_lock = threading.Lock()
         self._handler_cache: dict[type, ExceptionHandler | None] = {}
         self._lifespan_cm: Any = None
@@ -516,6 +518,7 @@ class Barq(RouteDecorators):
             self.router.frozen = True
             self._tree = self.router.tree
             self._websockets = any(WEBSOCKET in route.methods for route in self.router.routes)
+            self._streaming = any(route.streams_body for route in self.router.routes)
             for _, mounted in self.mounts:
                 build = getattr(mounted, "build", None)
                 if build is not None:
@@ -559,6 +562,15 @@ class Barq(RouteDecorators):
             if reraise:
                 raise
             return answer
+
+    def streams_body(self, raw: HTTPRequest) -> bool:
+        """Whether the route for ``raw`` (a request head) reads its body as it
+        arrives (the server's question, see ``Application``)."""
+        if not self._streaming:
+            return False
+        match = self._tree.match(raw.method, raw.path)
+        route = match.route if match is not None else None
+        return route is not None and bool(route.streams_body)
 
     def _websocket(self, raw: HTTPRequest) -> HTTPResponse | None:
         """Answer a WebSocket handshake for a WebSocket route: an ``upgrade``

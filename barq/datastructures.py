@@ -484,26 +484,32 @@ class UploadFile:
         return not rolled if rolled is not None else False
 
     def read(self, size: int = -1) -> bytes:
-        """Read up to ``size`` bytes (all remaining by default) from the current position."""
-        return self.file.read(size)
+        """Read up to ``size`` bytes (all remaining by default) from the current
+        position. FastAPI code's ``await file.read()`` works too (the bytes
+        returned can be awaited, giving themselves)."""
+        return _AwaitableBytes(self.file.read(size))
 
-    def write(self, data: bytes) -> int:
-        """Append ``data`` (used while parsing; updates :attr:`size`)."""
+    def write(self, data: bytes) -> Any:
+        """Append ``data`` (used while parsing; updates :attr:`size`); the number
+        of bytes written (awaitable in async code, as Starlette's is)."""
         written = self.file.write(data)
         self.size = (self.size or 0) + len(data)
-        return written
+        return _maybe_awaitable(written)
 
-    def seek(self, offset: int, whence: int = 0) -> int:
-        """Move the read position (``seek(0)`` to read again from the start)."""
-        return self.file.seek(offset, whence)
+    def seek(self, offset: int, whence: int = 0) -> Any:
+        """Move the read position (``seek(0)`` to read again from the start); the
+        new position (awaitable in async code: ``await file.seek(0)``)."""
+        return _maybe_awaitable(self.file.seek(offset, whence))
 
     def tell(self) -> int:
         """The current read position."""
         return self.file.tell()
 
-    def close(self) -> None:
-        """Close (and delete) the underlying temporary file."""
+    def close(self) -> Any:
+        """Close (and delete) the underlying temporary file (``await file.close()``
+        works in async code)."""
         self.file.close()
+        return _maybe_awaitable(None)
 
     @property
     def closed(self) -> bool:
@@ -532,3 +538,34 @@ class UploadFile:
     def __get_pydantic_json_schema__(cls, schema: Any, handler: Any) -> dict[str, Any]:
         # OpenAPI 3.1 spelling of a file (``format: binary`` was 3.0's)
         return {"type": "string", "contentMediaType": "application/octet-stream"}
+
+
+class _AwaitableBytes(bytes):
+    """Bytes that ``await`` also accepts (giving themselves): FastAPI's
+    ``await upload.read()`` beside Barq's ``upload.read()``."""
+
+    __slots__ = ()
+
+    def __await__(self) -> Generator[Any, None, bytes]:
+        return bytes(self)
+        yield  # a generator that never suspends
+
+
+class _Done:
+    """An awaitable whose result is already there."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        return self.value
+        yield
+
+
+def _maybe_awaitable(value: Any) -> Any:
+    """``value``, or an awaitable giving it when called from async code."""
+    from asyncio import events
+
+    return _Done(value) if events._get_running_loop() is not None else value

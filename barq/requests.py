@@ -6,8 +6,9 @@ a handler that never looks at cookies never pays for parsing them.
 
 from __future__ import annotations
 
+import contextlib
 from asyncio import events
-from collections.abc import Generator
+from collections.abc import AsyncIterator, Generator, Iterator
 from typing import TYPE_CHECKING, Any
 
 from barq import jsonlib
@@ -20,6 +21,7 @@ from barq.datastructures import (
     State,
     parse_cookie_header,
 )
+from barq.http.errors import ProtocolError
 from barq.http.messages import HTTPRequest
 
 if TYPE_CHECKING:
@@ -185,8 +187,16 @@ class Request:
         """The whole request body (``bytes``; ``await request.body()`` works too)."""
         body = self._body
         if body is None:
-            body = self._body = RequestBody(self.raw.body)
+            with _body_errors():
+                body = self._body = RequestBody(self.raw.body)
         return body
+
+    def stream(self) -> BodyChunks:
+        """The body in pieces (``for chunk in request.stream()``, or ``async for``
+        in ``async def`` code). A handler that calls it and declares no body
+        parameter gets the body as it arrives, not collected first: the worker
+        reads it from the client while the handler runs (see docs/streaming.md)."""
+        return BodyChunks(self)
 
     def json(self) -> Any:
         """The body parsed as JSON (cached); raises :class:`barq.jsonlib.JSONDecodeError`.
@@ -196,7 +206,9 @@ class Request:
         scalar body is returned as an awaitable when called from async code."""
         value = self._json
         if value is _MISSING:
-            value = jsonlib.loads(self.raw.body)
+            with _body_errors():
+                raw_body = self.raw.body
+            value = jsonlib.loads(raw_body)
             if type(value) is dict:
                 value = JSONObject(value)
             elif type(value) is list:
@@ -218,7 +230,8 @@ class Request:
             media = content_type.split(";", 1)[0].strip().lower()
             items: list[tuple[str, Any]] = []
             if media in ("application/x-www-form-urlencoded", "multipart/form-data"):
-                items = list(parse_form(self.raw.iter_body(), content_type))
+                with _body_errors():
+                    items = list(parse_form(self.raw.iter_body(), content_type))
             form = self._form = FormData(items)
         return form
 
@@ -256,3 +269,35 @@ class Request:
 
     def __repr__(self) -> str:
         return f"<Request {self.raw.method} {self.raw.target}>"
+
+
+@contextlib.contextmanager
+def _body_errors() -> Iterator[None]:
+    """A body read while it arrives may fail (the client stalls: 408, too large:
+    413, goes away: 400): the same answer as for a body collected first."""
+    try:
+        yield
+    except ProtocolError as exc:
+        from barq.exceptions import HTTPException
+
+        raise HTTPException(exc.status, exc.message) from None
+
+
+class BodyChunks:
+    """What :meth:`Request.stream` returns: iterable with ``for`` and ``async for``."""
+
+    def __init__(self, request: Request) -> None:
+        self._request = request
+
+    def __iter__(self) -> Iterator[bytes]:
+        cached = self._request._body
+        if cached is not None:  # read already
+            if cached:
+                yield bytes(cached)
+            return
+        with _body_errors():
+            yield from self._request.raw.iter_body()
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        for piece in self:
+            yield piece

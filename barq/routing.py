@@ -123,6 +123,10 @@ class RouteOptions:
     #: ``response_class`` was given for this route (a router's or app's
     #: ``default_response_class`` does not replace it)
     explicit_response_class: bool = False
+    #: hand the request body to the handler as it arrives (``request.stream()``,
+    #: and ``request.form()`` parsing while it arrives); None: when the handler
+    #: calls ``.stream()`` and declares no body parameters
+    stream_request_body: bool | None = None
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -273,6 +277,29 @@ class _MappedIterator:
             logger.error("error finishing the dependencies of a stream", exc_info=error)
 
 
+def _streams_body(explicit: bool | None, body: Any, endpoint: Any, where: str) -> bool:
+    """Whether a route reads its body as it arrives: as ``stream_request_body``
+    says, else when the handler declares no body parameter and its code calls
+    ``.stream()`` (``request.stream()``)."""
+    if explicit is not None:
+        if explicit and body is not None:
+            raise BarqError(
+                f"{where}: stream_request_body=True, but the handler declares body "
+                "parameters (Body/Form/File), which need the whole body first"
+            )
+        return explicit
+    if body is not None:
+        return False
+    code = getattr(inspect.unwrap(endpoint), "__code__", None)
+    pending = [code] if code is not None else []
+    while pending:  # the function and the code nested in it (comprehensions)
+        current = pending.pop()
+        if "stream" in current.co_names:
+            return True
+        pending.extend(c for c in current.co_consts if isinstance(c, type(current)))
+    return False
+
+
 def _is_response_type(tp: Any) -> bool:
     if isinstance(tp, type) and issubclass(tp, Response):
         return True
@@ -300,7 +327,7 @@ _COMPILED = frozenset(
     {
         "plan", "body", "stream", "stream_item_adapter", "response_model",
         "response_adapter", "_model_type", "_response_class", "_json", "_no_body",
-        "_fast", "is_async", "_endpoint_async", "_direct",
+        "_fast", "is_async", "_endpoint_async", "_direct", "streams_body",
     }
 )  # fmt: skip
 
@@ -437,6 +464,8 @@ class Route:
         self._json = issubclass(options.response_class, JSONResponse)
         self._no_body = not body_allowed(self.status_code)
         self._fast = self.plan.trivial and self.body is None and self.stream is None
+        #: the server hands the body over as it arrives (``request.stream()``)
+        self.streams_body = _streams_body(options.stream_request_body, self.body, endpoint, where)
         #: the handler or one of its dependencies is ``async def``: the request runs
         #: as a coroutine on the worker thread's event loop (:mod:`barq.concurrency`)
         self.is_async = self.plan.needs_async

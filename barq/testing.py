@@ -455,14 +455,7 @@ class TestClient:
         history: list[TestResponse],
     ) -> TestResponse:
         request = self._make_request(method, url, params, pairs, cookies, body)
-        build = getattr(self.app, "build", None)
-        if build is not None:
-            build()  # freeze the app before its first request, as a server does at start
-        respond = getattr(self.app, "respond", None)
-        if respond is not None:
-            raw = respond(request, reraise=self.raise_server_exceptions)
-        else:
-            raw = self.app(request)
+        raw = self._call_app(request)
         try:
             content = _read_body(raw, method == "HEAD")
         finally:
@@ -471,6 +464,16 @@ class TestClient:
         response = TestResponse(raw, content, request, url, list(history))
         self._store_cookies(response.headers)
         return response
+
+    def _call_app(self, request: HTTPRequest) -> HTTPResponse:
+        build = getattr(self.app, "build", None)
+        if build is not None:
+            build()  # freeze the app before its first request, as a server does at start
+        respond = getattr(self.app, "respond", None)
+        if respond is not None:
+            raw: HTTPResponse = respond(request, reraise=self.raise_server_exceptions)
+            return raw
+        return self.app(request)  # type: ignore[no-any-return]
 
     def _make_request(
         self,
@@ -554,14 +557,7 @@ class TestClient:
         pairs = [p for p in pairs if p[0] not in extra and p[0] != "accept-encoding"]
         pairs.extend(extra.items())
         request = self._make_request("GET", full, params, pairs, cookies, b"")
-        build = getattr(self.app, "build", None)
-        if build is not None:
-            build()
-        respond = getattr(self.app, "respond", None)
-        if respond is not None:
-            raw = respond(request, reraise=self.raise_server_exceptions)
-        else:
-            raw = self.app(request)
+        raw = self._call_app(request)
         if raw.upgrade is None:
             content = _read_body(raw, False)
             if raw.on_complete is not None:

@@ -200,22 +200,22 @@ class WebSocket(Request):
         """The next text message (a binary one closes the socket with 1003)."""
         return self._call(self._receive_text())
 
-    async def _receive_text(self) -> str:
-        message = await self._next()
-        if not isinstance(message, str):
-            await self._refuse(1003, "expected a text message")
-        assert isinstance(message, str)
-        return message
-
     def receive_bytes(self) -> Any:
         """The next binary message (a text one closes the socket with 1003)."""
         return self._call(self._receive_bytes())
 
+    async def _receive_text(self) -> str:
+        text: str = await self._receive_kind(str, "expected a text message")
+        return text
+
     async def _receive_bytes(self) -> bytes:
+        data: bytes = await self._receive_kind(bytes, "expected a binary message")
+        return data
+
+    async def _receive_kind(self, kind: type, refusal: str) -> Any:
         message = await self._next()
-        if not isinstance(message, bytes):
-            await self._refuse(1003, "expected a binary message")
-        assert isinstance(message, bytes)
+        if not isinstance(message, kind):
+            await self._refuse(1003, refusal)
         return message
 
     def receive_json(self, mode: str = "text") -> Any:
@@ -389,6 +389,7 @@ class WebSocketRoute(Route):
         self._json = False
         self._no_body = True
         self._fast = False
+        self.streams_body = False
         self.is_async = self.plan.needs_async
         self._endpoint_async = self.plan.is_async
         self._direct = False
@@ -514,7 +515,20 @@ def _run_in_thread(
 
 
 async def _end(ws: WebSocket, transport: WebSocketTransport, error: BaseException | None) -> None:
-    """Close the session as its outcome says (see the module docstring)."""
+    """Close the session as its outcome says (see the module docstring), and
+    report an unexpected error to a transport that asks (``TestClient``)."""
+    try:
+        unexpected = await _close_for(ws, transport, error)
+    except RuntimeError:  # the server answered the handshake itself (it is stopping)
+        unexpected = error
+    finished = getattr(transport, "session_finished", None)
+    if finished is not None:
+        finished(unexpected)
+
+
+async def _close_for(
+    ws: WebSocket, transport: WebSocketTransport, error: BaseException | None
+) -> BaseException | None:
     connecting = ws.application_state is WebSocketState.CONNECTING
     unexpected: BaseException | None = None
     if error is None or isinstance(error, WebSocketDisconnect):
@@ -549,9 +563,7 @@ async def _end(ws: WebSocket, transport: WebSocketTransport, error: BaseExceptio
             await transport.reject(_plain(500, "Internal Server Error"))
         else:
             await ws._close(1011, "Internal Server Error")
-    finished = getattr(transport, "session_finished", None)
-    if finished is not None:
-        finished(unexpected)
+    return unexpected
 
 
 def _plain(status: int, text: str) -> HTTPResponse:

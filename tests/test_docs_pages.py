@@ -41,6 +41,7 @@ EXERCISED_ELSEWHERE = {
     "metrics_hooks.py": "tests/test_docs_more_examples.py",
     "architecture_server.py": "tests/test_docs_more_examples.py",
     "websockets_chat.py": "tests/test_docs_more_examples.py",
+    "streaming_upload.py": "tests/test_server_streaming_bodies.py",
 }
 #: Inline Python blocks allowed (and where they are tested instead).
 INLINE_PYTHON = {"quickstart.md": "tests/test_docs_quickstart.py applies the edit"}

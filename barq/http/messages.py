@@ -28,6 +28,8 @@ from typing import IO, TYPE_CHECKING, Any, Protocol, runtime_checkable
 if TYPE_CHECKING:
     import asyncio
 
+    from barq.http.parser import BodyStream
+
 __all__ = [
     "Application",
     "FileBody",
@@ -65,11 +67,16 @@ class HTTPRequest:
     - ``route``: set by the framework to the matched route template
       (``"/items/{item_id}"``) so metrics can group by route; ``None`` otherwise.
     - ``trailers``: trailer fields of a chunked body, same shape as ``headers``.
+    - ``body_stream``: for a route that reads its body as it arrives (the
+      application said so, see ``Application.streams_body``), the parser's
+      :class:`~barq.http.parser.BodyStream`; ``body`` and :meth:`iter_body`
+      then read from it (``body`` reads it all, once). None otherwise.
     """
 
     __slots__ = (
         "_body",
         "body_file",
+        "body_stream",
         "client",
         "headers",
         "http_version",
@@ -114,10 +121,15 @@ class HTTPRequest:
         self.keep_alive = keep_alive
         self.route: str | None = None
         self.trailers = trailers
+        self.body_stream: BodyStream | None = None
 
     @property
     def body(self) -> bytes:
         """The whole body (read from :attr:`body_file` on first use when spooled)."""
+        stream = self.body_stream
+        if stream is not None:
+            self.body_stream = None
+            self._body = b"".join(stream)
         body = self._body
         if body is None:
             file = self.body_file
@@ -148,7 +160,15 @@ class HTTPRequest:
 
     def iter_body(self, size: int = 65536) -> Iterator[bytes]:
         """The body in pieces of at most ``size`` bytes (without loading a spooled
-        body into memory)."""
+        body into memory). A streamed body is read as it arrives, once."""
+        stream = self.body_stream
+        if stream is not None:
+            self.body_stream = None
+            self._body = b""
+            for piece in stream:
+                for start in range(0, len(piece), size):
+                    yield piece[start : start + size]
+            return
         file = self.body_file
         if file is None or self._body is not None:
             body = self.body
@@ -240,7 +260,11 @@ class HTTPResponse:
 
 @runtime_checkable
 class Application(Protocol):
-    """The interface the server calls. ``startup``/``shutdown`` are optional."""
+    """The interface the server calls. ``startup``/``shutdown`` are optional, and
+    so is ``streams_body(head) -> bool``: asked when a request's head is complete
+    and a body follows, True makes the server call the application at once with
+    ``request.body_stream`` to read the body from as it arrives (on the worker,
+    which then waits for the client: within the body timeout)."""
 
     def __call__(self, request: HTTPRequest, /) -> HTTPResponse: ...
 

@@ -24,7 +24,7 @@ changes it:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from barq.http.errors import (
@@ -102,10 +102,12 @@ class RequestParser:
         "_reader",
         "_scan_from",
         "_state",
+        "_streaming",
         "client",
         "limits",
         "scheme",
         "server",
+        "stream_decider",
     )
 
     def __init__(
@@ -131,6 +133,11 @@ class RequestParser:
         self._body: BodySink | None = None
         self._expect_continue = False
         self._continue_acknowledged = False
+        #: ``decider(head) -> bool``: whether a request's body is handed over as
+        #: it arrives (:class:`BodyStream`) instead of collected first (the
+        #: server asks its application; None: always collected)
+        self.stream_decider: Callable[[HTTPRequest], bool] | None = None
+        self._streaming = False
 
     # -- input -----------------------------------------------------------------
 
@@ -197,9 +204,20 @@ class RequestParser:
             if self._state is HEAD and not self._parse_head():
                 return None
             if self._state is BODY:
+                if self._streaming:
+                    return None  # the body is being read through its BodyStream
                 reader = self._reader
                 body = self._body
                 assert reader is not None and body is not None
+                decider = self.stream_decider
+                if decider is not None and reader.received == 0:
+                    request = self._pending
+                    assert request is not None
+                    if decider(request):
+                        self._streaming = True
+                        self._body = None
+                        request.body_stream = BodyStream(self)
+                        return request
                 self._pos = reader.read(self._buf, self._pos, body)
                 if not reader.done:
                     self._compact()
@@ -213,6 +231,38 @@ class RequestParser:
         assert request is not None
         self._finish_message()
         return request
+
+    # -- streamed bodies (BodyStream calls these) ---------------------------------
+
+    def _stream_read(self) -> tuple[bytes, bool]:
+        """Body bytes of the streamed request now buffered, and whether the body
+        is complete (the parser then waits for the next request's head)."""
+        reader = self._reader
+        assert self._streaming and reader is not None
+        sink = MemoryBody()
+        try:
+            self._pos = reader.read(self._buf, self._pos, sink)
+        except ProtocolError:
+            self._enter(FAILED)
+            self._streaming = False
+            raise
+        if not reader.done:
+            self._compact()
+            return bytes(sink), False
+        request = self._pending
+        assert request is not None
+        if reader.trailers:
+            request.trailers = reader.trailers
+        self._streaming = False
+        self._finish_message()
+        return bytes(sink), True
+
+    def _stream_abandoned(self) -> None:
+        """The application answered without reading the whole body: nothing more
+        can be parsed on this connection (the server closes it)."""
+        if self._streaming:
+            self._streaming = False
+            self._enter(FAILED)
 
     # -- state transitions -----------------------------------------------------
 
@@ -509,3 +559,60 @@ def _split_target(method: str, target: str) -> tuple[str, str, str | None]:
         path, _, query = rest.partition("?")
         return path or "/", query, authority
     raise BadRequest("invalid request target")
+
+
+class BodyStream:
+    """A request body handed to the application while it arrives (sans-I/O).
+
+    :meth:`read` gives the next piece; when the parser has nothing buffered it
+    calls :attr:`fill`, which the server sets to a function that waits (up to
+    its body timeout) for more bytes and feeds them to the parser, answering
+    ``100 Continue`` first if the client asked for it. Raises the parser's
+    :class:`ProtocolError` for an invalid or too large body, and whatever
+    ``fill`` raises (:class:`RequestTimeout` when the client stalls)."""
+
+    __slots__ = ("_parser", "done", "failed", "fill", "received")
+
+    def __init__(self, parser: RequestParser) -> None:
+        self._parser = parser
+        #: set by the server: ``fill()`` waits for more input and feeds the parser
+        self.fill: Callable[[], None] | None = None
+        #: the whole body was read
+        self.done = False
+        #: reading failed (the connection cannot be reused)
+        self.failed = False
+        self.received = 0
+
+    def read(self) -> bytes:
+        """The next piece of the body; ``b""`` once it is complete."""
+        if self.done:
+            return b""
+        if self.failed:
+            raise BadRequest("the request body could not be read")
+        try:
+            while True:
+                data, complete = self._parser._stream_read()
+                if complete:
+                    self.done = True
+                if data or complete:
+                    self.received += len(data)
+                    return data
+                fill = self.fill
+                if fill is None:
+                    raise BadRequest("the request body is incomplete")
+                fill()
+        except BaseException:
+            self.failed = True
+            self._parser._stream_abandoned()
+            raise
+
+    def __iter__(self) -> Iterator[bytes]:
+        while data := self.read():
+            yield data
+
+    def abandon(self) -> None:
+        """The application is done without reading it all (see
+        :meth:`RequestParser._stream_abandoned`)."""
+        if not self.done:
+            self.failed = True
+            self._parser._stream_abandoned()

@@ -63,6 +63,8 @@ __all__ = [
     "readable",
     "readable_among",
     "resolve",
+    "wait_readable",
+    "wait_writable",
 ]
 
 #: select() takes descriptors below FD_SETSIZE (1024; on Windows 512 sockets per
@@ -487,3 +489,36 @@ def readable_among(fds: Iterable[int]) -> set[int]:
         with contextlib.suppress(OSError, ValueError):
             ready.update(select.select(fds[start : start + 500], [], [], 0)[0])
     return ready
+
+
+def wait_readable(fd: int, timeout: float) -> bool:
+    """Wait up to ``timeout`` seconds for ``fd`` to have bytes (or EOF) waiting;
+    True when it has. For the one worker that reads a streamed request body."""
+    if hasattr(select, "poll"):
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        try:
+            ready = poller.poll(max(0, int(timeout * 1000)))
+        except OSError:
+            return False
+        return any(mask & (select.POLLIN | select.POLLHUP | select.POLLERR) for _, mask in ready)
+    try:
+        return bool(select.select([fd], [], [], max(0.0, timeout))[0])
+    except (OSError, ValueError):
+        return False
+
+
+def wait_writable(fd: int, timeout: float) -> bool:
+    """Wait up to ``timeout`` seconds for room to write on ``fd``."""
+    if hasattr(select, "poll"):
+        poller = select.poll()
+        poller.register(fd, select.POLLOUT)
+        try:
+            ready = poller.poll(max(0, int(timeout * 1000)))
+        except OSError:
+            return False
+        return bool(ready)
+    try:
+        return bool(select.select([], [fd], [], max(0.0, timeout))[1])
+    except (OSError, ValueError):
+        return False

@@ -66,6 +66,7 @@ from barq.server.events import EventBackend, Waker, make_backend, readable, read
 if TYPE_CHECKING:
     import ssl
 
+    from barq.http.messages import HTTPRequest
     from barq.server.config import ServerConfig
 
 __all__ = ["Reactor"]
@@ -133,6 +134,9 @@ class Reactor:
                 )  # fmt: skip
             self.max_connections = limit
         self.connections: dict[int, Connection] = {}
+        #: the application's ``streams_body`` (set by the server), given to each
+        #: connection's parser: which request bodies are read as they arrive
+        self.stream_decider: Callable[[HTTPRequest], bool] | None = None
         self._waker = Waker()
         self.control.register(self._waker.fileno())
         #: what the ready set's poll returns to every worker once they must exit
@@ -418,6 +422,7 @@ class Reactor:
                 config.body_factory(),
                 tls=tls,
             )
+            conn.parser.stream_decider = self.stream_decider
             if tls:
                 conn.deadline = time.monotonic() + config.handshake_timeout
                 conn.deadline_kind = HANDSHAKE

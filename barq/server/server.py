@@ -107,6 +107,7 @@ class Server:
             self.reactor = Reactor(
                 self.config, self.listeners, self._close_listeners, ssl_context=self.ssl_context
             )
+            self.reactor.stream_decider = getattr(self.app, "streams_body", None)
             self.workers = [Worker(self, i) for i in range(self.config.worker_count())]
             metrics = self.config.metrics
             if metrics is not None:

@@ -28,7 +28,7 @@ import traceback
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from barq.http.errors import ProtocolError, RequestTimeout
+from barq.http.errors import BadRequest, ProtocolError, RequestTimeout
 from barq.http.messages import HTTPRequest, HTTPResponse
 from barq.http.serializer import error_response
 from barq.server.connection import (
@@ -45,6 +45,7 @@ from barq.server.connection import (
     Connection,
     receive_timestamped,
 )
+from barq.server.events import wait_readable, wait_writable
 from barq.server.output import start_response
 
 if TYPE_CHECKING:
@@ -350,6 +351,9 @@ class Worker:
                 queued = -1  # a read that was not stamped: not in the latency sample
             recorder.request_started(request, start)
         error = False
+        stream = request.body_stream
+        if stream is not None:
+            stream.fill = lambda: self._fill_body(conn)
         try:
             response = server.app(request)
             if not isinstance(response, HTTPResponse):
@@ -372,6 +376,11 @@ class Worker:
                 _TOO_MANY_WEBSOCKETS_BODY,
             )
         keep = request.keep_alive and not server.reactor.draining
+        if stream is not None:
+            stream.fill = None
+            if not stream.done:  # the app did not read it all: nothing more can be parsed
+                stream.abandon()
+                keep = False
         out = start_response(
             conn,
             request,
@@ -433,6 +442,45 @@ class Worker:
                 (end - start) / 1e6,
             )
         return True
+
+    def _fill_body(self, conn: Connection) -> None:
+        """Wait for more of a streamed request body and feed it to the parser
+        (the application is reading it on this thread). Answers ``100
+        Continue`` first when the client waits for it. Raises
+        :class:`RequestTimeout` when the client sends nothing for
+        ``body_timeout`` (or breaks ``min_rate`` / ``request_timeout``), and
+        :class:`BadRequest` when it goes away before the body is complete."""
+        parser = conn.parser
+        config = self.config
+        if parser.wants_continue:
+            conn.queue(_CONTINUE)
+            parser.continue_sent()
+            deadline = time.monotonic() + self.write_timeout
+            while conn.out:
+                try:
+                    conn.send_pending()
+                except ClientGone:
+                    raise BadRequest("the client went away before sending the body") from None
+                if conn.out and not wait_writable(conn.fd, deadline - time.monotonic()):
+                    raise RequestTimeout("the client does not read the 100 Continue")
+        sock = conn.sock
+        pending = conn.tls and sock.pending()  # type: ignore[attr-defined]
+        if not pending and not wait_readable(conn.fd, config.body_timeout):
+            raise RequestTimeout("request body timed out")
+        try:
+            data = sock.recv(_RECV_SIZE)
+        except RECV_WOULD_BLOCK:
+            return  # woken without data (TLS records): the caller asks again
+        except OSError:
+            raise BadRequest("the connection broke before the body was complete") from None
+        if not data:
+            raise BadRequest("the client closed the connection before the body was complete")
+        if conn.tls:
+            data = _tls_rest(conn, data)
+        conn.request_bytes += len(data)
+        if self.server.reactor.too_slow(conn, time.monotonic()):
+            raise RequestTimeout("request too slow")
+        parser.feed(data)
 
     def _pump(self, conn: Connection) -> bool:
         """Write what the socket takes; True once the current response (if any) is
