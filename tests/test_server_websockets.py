@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import os
 import re
 import socket
@@ -403,6 +404,23 @@ def test_a_client_that_never_reads_holds_no_thread_and_is_dropped(serve: Any) ->
         wait_for(lambda: any(e.startswith("flood ended") for e in log), timeout=10)
         wait_for(lambda: server.gauges()["websockets_open"] == 0)
         sock.close()
+
+
+def test_a_ping_flood_from_a_peer_that_never_reads_stays_bounded(serve: Any) -> None:
+    with serve(make_app(), threads=2) as server:
+        client = WSClient(server.addresses[0], "/idle")
+        client.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        ping = client.conn.send(Ping(payload=b"p" * 100))
+        client.sock.settimeout(1.0)
+        deadline = time.monotonic() + 10
+        with contextlib.suppress(TimeoutError):  # once the server stops reading
+            while time.monotonic() < deadline:
+                client.sock.sendall(ping * 1000)
+        assert time.monotonic() < deadline, "the server read pings for 10 s"
+        (ws,) = server.websockets._loops[0].sessions
+        # Pongs queued for a peer that reads nothing: bounded, not what it sent.
+        assert ws._out_size < 1024 * 1024, ws._out_size
+        client.shutdown()
 
 
 def test_a_peer_that_stops_answering_pings_is_closed(serve: Any) -> None:

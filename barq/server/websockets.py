@@ -66,6 +66,9 @@ _RECV_SIZE = 65536
 INBOX_MAX = 16
 #: Unsent bytes above which ``send()`` waits for the peer to read.
 OUTPUT_HIGH_WATER = 64 * 1024
+#: Unsent bytes above which the socket is no longer read (resumed below
+#: OUTPUT_HIGH_WATER): a peer cannot make us queue output it never reads.
+INPUT_PAUSE_OUTPUT = 4 * OUTPUT_HIGH_WATER
 #: How long a close we started waits for the peer's close frame.
 CLOSE_WAIT_S = 2.0
 #: How often each loop thread checks pings, stalled writes and closes.
@@ -401,8 +404,7 @@ class ServerWebSocket:
     async def receive(self) -> str | bytes | WebSocketClosed:
         if self._inbox:
             message = self._inbox.popleft()
-            if not self._reading and self.phase in (OPEN, CLOSING):
-                self._start_reading()  # room again: read on
+            self._resume_reading()  # room again: read on
             return message
         if self.closed_with is not None:
             return self.closed_with
@@ -536,6 +538,17 @@ class ServerWebSocket:
             self._reading = True
             self._loop.add_reader(self.fd, self._on_readable)
 
+    def _resume_reading(self) -> None:
+        """Read again once neither pause applies (a full inbox, unread output)."""
+        if (
+            not self._reading
+            and self.phase in (OPEN, CLOSING)
+            and not self._close_when_flushed
+            and len(self._inbox) < INBOX_MAX
+            and self._out_size <= INPUT_PAUSE_OUTPUT
+        ):
+            self._start_reading()
+
     def _stop_reading(self) -> None:
         if self._reading:
             self._reading = False
@@ -642,6 +655,10 @@ class ServerWebSocket:
             data = memoryview(bytes(data))[sent:]
         self._out.append(bytes(data) if isinstance(data, bytearray) else data)
         self._out_size += len(data)
+        if self._out_size > INPUT_PAUSE_OUTPUT:
+            # The peer does not read what it makes us send (pongs to a ping
+            # flood, echoes): read nothing more until it does.
+            self._stop_reading()
         if not self._writing:
             self._writing = True
             self._stalled_since = time.monotonic()
@@ -675,6 +692,8 @@ class ServerWebSocket:
                 self._drained = None
                 if not drained.done():
                     drained.set_result(None)
+        if self._out_size <= OUTPUT_HIGH_WATER:
+            self._resume_reading()  # output drained: read on
         if not out:
             self._writing = False
             self._stalled_since = 0.0
