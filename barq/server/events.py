@@ -398,6 +398,9 @@ class SelectorReadySet:
                 continue
             with lock:
                 self._polling = False
+                # Descriptors unregistered while we waited: their readiness is
+                # stale (the caller may close them, or hand them elsewhere).
+                forgotten = {fd for fd, events in self._changes if events == _FORGET}
             for key, events in ready:
                 fd = key.fd
                 if fd == waker_fd:
@@ -405,7 +408,8 @@ class SelectorReadySet:
                     continue
                 with contextlib.suppress(KeyError, ValueError, OSError):
                     selector.unregister(fd)  # one-shot: disarmed until re-armed
-                put((fd, events))
+                if fd not in forgotten:
+                    put((fd, events))
 
     def _apply(self, changes: Iterable[tuple[int, int]]) -> None:
         selector = self._selector
