@@ -498,31 +498,26 @@ def readable_among(fds: Iterable[int]) -> set[int]:
 def wait_readable(fd: int, timeout: float) -> bool:
     """Wait up to ``timeout`` seconds for ``fd`` to have bytes (or EOF) waiting;
     True when it has. For the one worker that reads a streamed request body."""
-    if hasattr(select, "poll"):
-        poller = select.poll()
-        poller.register(fd, select.POLLIN)
-        try:
-            ready = poller.poll(max(0, int(timeout * 1000)))
-        except OSError:
-            return False
-        return any(mask & (select.POLLIN | select.POLLHUP | select.POLLERR) for _, mask in ready)
-    try:
-        return bool(select.select([fd], [], [], max(0.0, timeout))[0])
-    except (OSError, ValueError):
-        return False
+    return _wait(fd, timeout, writable=False)
 
 
 def wait_writable(fd: int, timeout: float) -> bool:
     """Wait up to ``timeout`` seconds for room to write on ``fd``."""
+    return _wait(fd, timeout, writable=True)
+
+
+def _wait(fd: int, timeout: float, *, writable: bool) -> bool:
     if hasattr(select, "poll"):
         poller = select.poll()
-        poller.register(fd, select.POLLOUT)
+        poller.register(fd, select.POLLOUT if writable else select.POLLIN)
         try:
-            ready = poller.poll(max(0, int(timeout * 1000)))
+            return bool(poller.poll(max(0, int(timeout * 1000))))  # any event: go and see
         except OSError:
             return False
-        return bool(ready)
     try:
-        return bool(select.select([], [fd], [], max(0.0, timeout))[1])
+        rlist, wlist, _ = select.select(
+            [] if writable else [fd], [fd] if writable else [], [], max(0.0, timeout)
+        )
     except (OSError, ValueError):
         return False
+    return bool(rlist or wlist)
