@@ -34,11 +34,13 @@ def wait_refused(address: tuple[str, int], timeout: float = 5.0) -> None:
     deadline = time.monotonic() + timeout
     while True:
         try:
-            sock = socket.create_connection(address, timeout=1)
+            sock = socket.create_connection(address, timeout=0.2)
         except ConnectionRefusedError:
             return
         except ConnectionResetError:
             pass  # caught in the backlog as the listener closed: try again
+        except TimeoutError:
+            pass  # its SYN was ignored while the backlog was handed over (Linux)
         else:
             sock.close()
         assert time.monotonic() < deadline, "the server still accepts connections"
@@ -383,6 +385,37 @@ def test_already_bound_socket_objects(serve, connect) -> None:
             assert connect(server).request().status == 200
     finally:
         sock.close()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a Linux socket filter")
+def test_listener_refusing_new_handshakes_still_hands_over_its_backlog() -> None:
+    """What the shutdown does before closing a listener: new SYNs are ignored (no
+    client completes a handshake that the close would then reset), while the
+    connections already in the backlog are still accepted and work."""
+    from barq.server.listeners import bind_tcp, refuse_new_handshakes
+
+    sock = bind_tcp("127.0.0.1", 0)
+    address = sock.getsockname()
+    early = socket.create_connection(address, timeout=2)
+    try:
+        assert refuse_new_handshakes(sock)
+        late = socket.socket()
+        late.settimeout(0.3)
+        with pytest.raises(TimeoutError):
+            late.connect(address)  # its SYN was ignored: it would retry in a second
+        late.close()
+        sock.setblocking(True)
+        accepted, _ = sock.accept()
+        early.sendall(b"ping")
+        assert accepted.recv(4) == b"ping"  # the accepted socket passes data both ways
+        accepted.sendall(b"pong")
+        assert early.recv(4) == b"pong"
+        accepted.close()
+    finally:
+        early.close()
+        sock.close()
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(address, timeout=2)
 
 
 def test_address_in_use(serve) -> None:

@@ -11,7 +11,13 @@ import sys
 
 from barq.server.config import ServerConfig
 
-__all__ = ["AddressInUseError", "bind_listeners", "bind_tcp", "describe_listener"]
+__all__ = [
+    "AddressInUseError",
+    "bind_listeners",
+    "bind_tcp",
+    "describe_listener",
+    "refuse_new_handshakes",
+]
 
 
 class AddressInUseError(OSError):
@@ -111,3 +117,48 @@ def describe_listener(sock: socket.socket, scheme: str = "http") -> str:
     if sock.family == socket.AF_INET6:
         return f"{scheme}://[{name[0]}]:{name[1]}"
     return f"{scheme}://{name[0]}:{name[1]}"
+
+
+#: SO_ATTACH_FILTER (Linux, asm-generic/socket.h).
+_SO_ATTACH_FILTER = 26
+#: A classic BPF program run by TCP on every packet for the listening socket: a
+#: segment whose flags have SYN without ACK (a new handshake) is dropped, any
+#: other (the final ACK of a handshake already under way, data) passes. A socket
+#: filter on TCP sees the packet from the TCP header on: its flags are byte 13.
+_DROP_SYN = (
+    (0x30, 0, 0, 13),  # ldb [13]          A = TCP flags
+    (0x54, 0, 0, 0x12),  # and #0x12       A &= SYN | ACK
+    (0x15, 0, 1, 0x02),  # jeq #0x02       SYN alone? next, else skip one
+    (0x06, 0, 0, 0),  # ret #0             drop
+    (0x06, 0, 0, 0xFFFFFFFF),  # ret #-1   keep all of it
+)
+
+
+def refuse_new_handshakes(sock: socket.socket) -> bool:
+    """Make a listening TCP socket ignore new connection attempts (Linux) while
+    handshakes already under way still complete into its backlog.
+
+    Used at shutdown just before the socket is closed: a client whose handshake
+    completed after the last ``accept()`` would be reset by the close (it may
+    already have sent its request), one whose SYN was ignored retries a second
+    later, finds the port closed and is refused, knowing nothing was sent.
+    True when the filter is in place; False elsewhere (other systems, Unix
+    sockets, a kernel that refuses it), where closing right after the last
+    ``accept()`` is all that can be done.
+    """
+    if not sys.platform.startswith("linux") or sock.family not in (
+        socket.AF_INET,
+        socket.AF_INET6,
+    ):
+        return False
+    import ctypes  # the filter is passed by address; stdlib, free-threading safe
+    import struct
+
+    program = b"".join(struct.pack("HBBI", *insn) for insn in _DROP_SYN)
+    buffer = ctypes.create_string_buffer(program, len(program))
+    fprog = struct.pack("HP", len(_DROP_SYN), ctypes.addressof(buffer))
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, _SO_ATTACH_FILTER, fprog)
+    except OSError:
+        return False
+    return True

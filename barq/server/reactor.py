@@ -28,8 +28,9 @@ made no progress for ``write_timeout`` (dropped), idle keep-alive connections
 after ``keepalive_timeout`` (closed quietly), lingering closes after a moment.
 
 Graceful shutdown (:meth:`stop_accepting`): the reactor accepts what is already
-in the listen backlog (those clients are served, with ``Connection: close``),
-stops polling the listeners, answers every request it has read or reads next
+in the listen backlog (those clients are served, with ``Connection: close``) and
+closes the server's listeners without resetting a handshake under way (see
+:meth:`_release_listeners`), answers every request it has read or reads next
 with ``Connection: close``, and closes a keep-alive connection only once it
 has been idle for a moment — closing one that just finished a response would
 race its client's next request.
@@ -62,6 +63,7 @@ from barq.server.connection import (
     enable_arrival_timestamps,
 )
 from barq.server.events import EventBackend, Waker, make_backend, readable, readable_among
+from barq.server.listeners import refuse_new_handshakes
 
 if TYPE_CHECKING:
     import ssl
@@ -79,6 +81,14 @@ LINGER_S = 2.0
 #: While draining for shutdown, a keep-alive connection idle this long is closed
 #: (a client that sends request after request reuses its connection well within it).
 DRAIN_IDLE_S = 0.25
+#: At shutdown, a listener that ignores new SYNs is closed once its backlog has
+#: stayed empty this long (handshakes under way complete meanwhile) — SETTLE_S
+#: when the server accepted a connection since the last sweep, SETTLE_IDLE_S
+#: when it did not — polled every SETTLE_POLL_S, and after SETTLE_MAX_S at most.
+SETTLE_S = 0.03
+SETTLE_IDLE_S = 0.005
+SETTLE_POLL_S = 0.005
+SETTLE_MAX_S = 0.5
 #: How often deadlines are swept while draining.
 _DRAIN_SWEEP_INTERVAL = 0.05
 #: A request is not judged by ``min_rate`` before it has been arriving this long.
@@ -102,14 +112,14 @@ class Reactor:
         self,
         config: ServerConfig,
         listeners: list[socket.socket],
-        on_release: Callable[[], None] | None = None,
+        owned: list[socket.socket] | None = None,
         backend: EventBackend | None = None,
         ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.config = config
-        #: called on the reactor thread right after the backlog was accepted at
-        #: shutdown (the server closes its listening sockets there)
-        self._on_release = on_release
+        #: the listeners this reactor closes itself at shutdown, the moment their
+        #: backlog is accepted (the server's own; inherited ones stay open)
+        self._owned = list(owned or ())
         self.listeners = {sock.fileno(): sock for sock in listeners}
         self.limits = config.limits()
         #: the TLS context (HTTPS), or None; handshakes run on the workers
@@ -149,6 +159,7 @@ class Reactor:
         self.listeners_released = threading.Event()
         # Counters written only by the reactor thread.
         self.accepted = 0
+        self._accepted_at_sweep = 0  # self.accepted at the last sweep
         self.timed_out = 0
         self.evicted = 0
         self.refused = 0
@@ -351,17 +362,47 @@ class Reactor:
                     self._set_accepting(True)
 
     def _release_listeners(self) -> None:
-        """Accept what already waits in the listen backlog, then stop polling and
-        let the server close the listeners at once: a client whose handshake
-        completes in between would be reset by the close."""
-        for listener in self.listeners.values():
-            self._accept(listener, backlog_only=True)
+        """Stop polling the listeners, accept what waits in their backlogs, and
+        close the server's own listeners without resetting anyone.
+
+        A client whose handshake completes between the last ``accept`` and the
+        close is reset by the kernel: it connected, sent its request and gets no
+        answer. On loopback under load the handshake's last step may be
+        processed milliseconds after the client's ``connect()`` returned, so
+        closing right after an empty ``accept`` is not enough. On Linux a filter
+        first makes the socket ignore new SYNs (those clients retry a second
+        later and are refused: they know nothing was sent), then the backlog is
+        accepted until it has stayed empty for :data:`SETTLE_S` (a few
+        milliseconds when nobody connected lately), then the socket is closed. Elsewhere (and for Unix sockets, whose path the server has
+        already unlinked) the close follows the last ``accept`` at once.
+        Inherited listeners are shared with their owner (``barq dev``'s
+        supervisor and the next child): only polling stops for them.
+        """
         self._set_accepting(False)
-        if self._on_release is not None:
-            try:
-                self._on_release()
-            except Exception:  # pragma: no cover - defensive
-                logger.exception("error while closing the listeners")
+        owned = [sock for sock in self._owned if sock.fileno() in self.listeners]
+        settling = [sock for sock in owned if refuse_new_handshakes(sock)]
+        for listener in list(self.listeners.values()):
+            self._accept(listener, backlog_only=True)
+            if listener in owned and listener not in settling:
+                _close_quietly(listener)
+        if settling:
+            # Connections arriving lately: a handshake may be half done.
+            settle = SETTLE_S if self.accepted != self._accepted_at_sweep else SETTLE_IDLE_S
+            quiet_since = time.monotonic()
+            give_up = quiet_since + SETTLE_MAX_S
+            while True:
+                before = self.accepted
+                time.sleep(SETTLE_POLL_S)
+                for listener in settling:
+                    self._accept(listener, backlog_only=True)
+                now = time.monotonic()
+                if self.accepted != before:
+                    quiet_since = now
+                elif now - quiet_since >= settle or now >= give_up:
+                    break
+            for listener in settling:
+                self._accept(listener, backlog_only=True)
+                _close_quietly(listener)
         self.listeners_released.set()
 
     def _accept(self, listener: socket.socket, *, backlog_only: bool = False) -> None:
@@ -527,6 +568,7 @@ class Reactor:
 
     def _sweep(self, now: float) -> None:
         self.sweeps += 1
+        self._accepted_at_sweep = self.accepted
         draining = self.draining
         grace_over = draining and now - self._drain_started > self.config.graceful_timeout
         for conn in self._snapshot():
@@ -615,3 +657,8 @@ def _drop_input(sock: socket.socket) -> None:
         for _ in range(16):
             if not sock.recv(65536):
                 return
+
+
+def _close_quietly(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        sock.close()

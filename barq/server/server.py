@@ -51,6 +51,7 @@ class Server:
         self.config = config
         self.listeners: list[socket.socket] = []
         self._owned: list[socket.socket] = []
+        self._unlinked = False  # Unix socket paths removed (at shutdown)
         self.reactor: Reactor = None  # type: ignore[assignment]  # set by start()
         self.workers: list[Worker] = []
         #: upgraded connections (WebSockets): their own loop threads, started on first use
@@ -105,7 +106,7 @@ class Server:
                     ) from exc
             warn_if_gil_reenabled()
             self.reactor = Reactor(
-                self.config, self.listeners, self._close_listeners, ssl_context=self.ssl_context
+                self.config, self.listeners, self._owned, ssl_context=self.ssl_context
             )
             self.reactor.stream_decider = getattr(self.app, "streams_body", None)
             self.workers = [Worker(self, i) for i in range(self.config.worker_count())]
@@ -137,9 +138,10 @@ class Server:
                 return
             grace = self.config.graceful_timeout if grace is None else grace
             reactor = self.reactor
+            self._unlink_unix_paths()
             reactor.stop_accepting()
-            # The reactor accepts what is already in the listen backlog before it
-            # lets go of the listeners: closing them first would reset those clients.
+            # The reactor accepts what is already in the listen backlogs and closes
+            # our listeners itself: closing them first would reset those clients.
             reactor.listeners_released.wait(2.0)
             self._close_listeners()
             deadline = time.monotonic() + grace
@@ -182,6 +184,7 @@ class Server:
     def stop_accepting(self) -> None:
         """Stop accepting new connections but keep serving open ones."""
         if self._started:
+            self._unlink_unix_paths()
             self.reactor.stop_accepting()
             self.reactor.listeners_released.wait(2.0)
             self._close_listeners()
@@ -228,16 +231,27 @@ class Server:
     def _close_listeners(self) -> None:
         """Close the listening sockets this server created (idempotent, any thread;
         inherited ones stay open for their owner)."""
+        self._unlink_unix_paths()
         with self._listeners_lock:
             owned, self._owned = self._owned, []
         for sock in owned:
             with contextlib.suppress(OSError):
-                if sock.family == getattr(socket, "AF_UNIX", None):
-                    path = sock.getsockname()
-                    if path:
-                        with contextlib.suppress(OSError):
-                            os.unlink(path)
                 sock.close()
+
+    def _unlink_unix_paths(self) -> None:
+        """Remove the paths of the Unix sockets this server created (idempotent):
+        from then on a client's connect() fails at once with "no such file" and
+        nobody new joins the backlog that the shutdown accepts."""
+        with self._listeners_lock:
+            owned = [s for s in self._owned if s.family == getattr(socket, "AF_UNIX", None)]
+            if not owned or self._unlinked:
+                return
+            self._unlinked = True
+        for sock in owned:
+            with contextlib.suppress(OSError):
+                path = sock.getsockname()
+                if path and isinstance(path, str) and not path.startswith("\0"):
+                    os.unlink(path)
 
     # -- observation -----------------------------------------------------------
 
