@@ -93,16 +93,27 @@ def probe(port: int, count: int = 200) -> list[float]:
     return latencies
 
 
-def assert_fast(latencies: list[float]) -> None:
+def _summary(latencies: list[float]) -> tuple[float, float, str]:
     ordered = sorted(latencies)
     p99 = ordered[int(len(ordered) * 0.99) - 1]
     worst = ordered[-1]
-    summary = (
+    return p99, worst, (
         f"p50 {statistics.median(ordered) * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms, "
         f"max {worst * 1000:.1f} ms"
     )
-    assert p99 < 0.050, summary
-    assert worst < 1.0, summary
+
+
+def assert_fast(port: int, count: int = 200) -> None:
+    """A normal client's fresh-connection GETs: p99 under 50 ms, none over 1 s.
+
+    Starvation is lasting (a worker pinned, the reactor stuck): it shows in every
+    round. A scheduling hiccup of a shared 2-core machine is not: one miss earns
+    one more round, and that round must pass."""
+    p99, worst, first = _summary(probe(port, count))
+    if p99 < 0.050 and worst < 1.0:
+        return
+    p99, worst, second = _summary(probe(port, count))
+    assert p99 < 0.050 and worst < 1.0, f"first round {first}; second round {second}"
 
 
 def rss_bytes(pid: int) -> int:
@@ -138,7 +149,7 @@ def test_pipelining_clients_that_never_read_starve_nobody(attackers: int) -> Non
             thread = threading.Thread(target=flood, daemon=True)
             thread.start()
             time.sleep(1.5)  # the server answers until their windows and its bounds fill
-            assert_fast(probe(port))
+            assert_fast(port)
         finally:
             stop.set()
             for sock in held:
@@ -186,7 +197,7 @@ def test_thousands_of_slow_uploaders_starve_nobody() -> None:
             thread = threading.Thread(target=trickle, daemon=True)
             thread.start()
             time.sleep(1.5)  # every attacker connection is old enough to be judged
-            assert_fast(probe(port))
+            assert_fast(port)
         finally:
             stop.set()
             for sock in socks:
@@ -214,7 +225,7 @@ def test_stalled_large_uploads_cost_disk_not_memory() -> None:
             time.sleep(0.5)
             grown = rss_bytes(proc.pid) - before
             assert grown < 64 * 1024 * 1024, f"RSS grew by {grown / 2**20:.0f} MiB"
-            assert_fast(probe(port, 50))
+            assert_fast(port, 50)
             # and a complete large upload still works
             with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
                 sock.sendall(head)
