@@ -94,14 +94,18 @@ class KeepAliveClient(threading.Thread):
 
     def run(self) -> None:
         conn: http.client.HTTPConnection | None = None
+        last_answer = 0.0  # when the connection's previous response was read
         while not self.stop_event.is_set():
             if conn is None:
                 conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
                 self.reconnects += 1
+                last_answer = 0.0
             try:
+                sent = time.perf_counter()
                 conn.request("GET", "/")
                 response = conn.getresponse()
                 body = response.read()
+                last_answer = time.perf_counter()
                 self.requests += 1
                 if response.status != 200 or b"message" not in body:
                     self.failures.append(f"HTTP {response.status}: {body[:100]!r}")
@@ -110,7 +114,8 @@ class KeepAliveClient(threading.Thread):
                     conn = None
             except (OSError, http.client.HTTPException) as exc:
                 self.requests += 1
-                self.failures.append(f"{type(exc).__name__}: {exc}")
+                idle = f" (sent {1000 * (sent - last_answer):.0f} ms after the previous answer)"
+                self.failures.append(f"{type(exc).__name__}: {exc}" + (idle if last_answer else ""))
                 conn.close()
                 conn = None
             time.sleep(0.002)
@@ -239,6 +244,9 @@ def main() -> int:
     failures = poller.failures + [f for c in keepalive for f in c.failures]
     if failures:
         print("first failures:", *failures[:5], sep="\n  ", file=sys.stderr)
+        # What barq dev said besides the save lines (a child killed, a warning).
+        said = [line.rstrip() for line in output if "Reloaded" not in line and " GET " not in line]
+        print("barq dev said:", *said[-15:], sep="\n  ", file=sys.stderr)
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")
     ok = (
