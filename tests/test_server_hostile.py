@@ -97,10 +97,9 @@ def _summary(latencies: list[float]) -> tuple[float, float, str]:
     ordered = sorted(latencies)
     p99 = ordered[int(len(ordered) * 0.99) - 1]
     worst = ordered[-1]
-    return p99, worst, (
-        f"p50 {statistics.median(ordered) * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms, "
-        f"max {worst * 1000:.1f} ms"
-    )
+    median = statistics.median(ordered)
+    summary = f"p50 {median * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms, max {worst * 1000:.1f} ms"
+    return p99, worst, summary
 
 
 def assert_fast(port: int, count: int = 200) -> None:

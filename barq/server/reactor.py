@@ -373,8 +373,9 @@ class Reactor:
         first makes the socket ignore new SYNs (those clients retry a second
         later and are refused: they know nothing was sent), then the backlog is
         accepted until it has stayed empty for :data:`SETTLE_S` (a few
-        milliseconds when nobody connected lately), then the socket is closed. Elsewhere (and for Unix sockets, whose path the server has
-        already unlinked) the close follows the last ``accept`` at once.
+        milliseconds when nobody connected lately), then the socket is closed.
+        Elsewhere (and for Unix sockets, whose path the server has already
+        unlinked) the close follows the last ``accept`` at once.
         Inherited listeners are shared with their owner (``barq dev``'s
         supervisor and the next child): only polling stops for them.
         """
