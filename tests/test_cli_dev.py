@@ -127,6 +127,21 @@ def wait_until(check: Callable[[], bool], timeout: float = 15.0, what: str = "")
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def wait_for_answer(
+    port: int, check: Callable[[int, str], bool], what: str, accept: str = "*/*"
+) -> tuple[int, str]:
+    """GET / until an answer passes ``check`` (right after a reload the old child
+    may still take a connection or two from the shared socket); returns it."""
+    seen: list[tuple[int, str]] = []
+
+    def answered() -> bool:
+        seen.append(http_get(port, accept=accept))
+        return check(*seen[-1])
+
+    wait_until(answered, what=f"{what} (last answer: {seen[-1] if seen else None})")
+    return seen[-1]
+
+
 def pid_alive(pid: int) -> bool:
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
@@ -196,19 +211,19 @@ def test_dev_reload_error_page_recovery_and_clean_exit(
 
     # A broken edit: the supervisor survives, the terminal and a 500 page show the error.
     (tmp_path / "main.py").write_text(APP_V1 + "\ndef broken(:\n")
-    wait_until(lambda: http_get(port)[0] == 500, what="the error page")
-    status, body = http_get(port)
+    status, body = wait_for_answer(port, lambda s, b: s == 500, "the error page")
     assert "SyntaxError" in body and "main.py" in body
-    status, page = http_get(port, accept="text/html")
-    assert status == 500 and "<html" in page and "SyntaxError" in page
+    status, page = wait_for_answer(port, lambda s, b: s == 500, "the page", accept="text/html")
+    assert "<html" in page and "SyntaxError" in page
     dev.wait_for_output(r"SyntaxError")
     assert dev.proc.poll() is None
     dev.record_children()
 
     # An exception raised at import time names the file and line too.
     (tmp_path / "main.py").write_text(APP_V1 + "\nraise RuntimeError('boom at import')\n")
-    wait_until(lambda: "boom at import" in http_get(port)[1], what="the import error page")
-    status, body = http_get(port, accept="application/json")
+    status, body = wait_for_answer(
+        port, lambda s, b: "boom at import" in b, "the import error", accept="application/json"
+    )
     detail = json.loads(body)
     assert status == 500
     assert detail["file"].endswith("main.py") and detail["line"] == 9
