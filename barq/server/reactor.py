@@ -28,12 +28,12 @@ made no progress for ``write_timeout`` (dropped), idle keep-alive connections
 after ``keepalive_timeout`` (closed quietly), lingering closes after a moment.
 
 Graceful shutdown (:meth:`stop_accepting`): the reactor accepts what is already
-in the listen backlog (those clients are served, with ``Connection: close``) and
-closes the server's listeners without resetting a handshake under way (see
-:meth:`_release_listeners`), answers every request it has read or reads next
-with ``Connection: close``, and closes a keep-alive connection only once it
-has been idle for a moment — closing one that just finished a response would
-race its client's next request.
+in the backlog of the server's own listeners (those clients are served, with
+``Connection: close``) and closes them without resetting a handshake under way;
+inherited listeners it only stops polling (see :meth:`_release_listeners`). It
+answers every request it has read or reads next with ``Connection: close``, and
+closes a keep-alive connection only once it has been idle for a moment —
+closing one that just finished a response would race its client's next request.
 
 Workers call :meth:`rearm`, :meth:`linger`, :meth:`close_after_output` and
 :meth:`close`; all are safe from any thread (the ready set's methods are, see
@@ -376,15 +376,18 @@ class Reactor:
         milliseconds when nobody connected lately), then the socket is closed.
         Elsewhere (and for Unix sockets, whose path the server has already
         unlinked) the close follows the last ``accept`` at once.
-        Inherited listeners are shared with their owner (``barq dev``'s
-        supervisor and the next child): only polling stops for them.
+        Inherited listeners stay open in their owner (``barq dev``'s supervisor,
+        a socket-activating init): only polling stops for them, and what waits in
+        their backlog is left to the next process that serves them — accepting it
+        here would only keep a stopping server busy with clients, with old code,
+        for as long as they keep arriving.
         """
         self._set_accepting(False)
         owned = [sock for sock in self._owned if sock.fileno() in self.listeners]
         settling = [sock for sock in owned if refuse_new_handshakes(sock)]
-        for listener in list(self.listeners.values()):
+        for listener in owned:
             self._accept(listener, backlog_only=True)
-            if listener in owned and listener not in settling:
+            if listener not in settling:
                 _close_quietly(listener)
         if settling:
             # Connections arriving lately: a handshake may be half done.
