@@ -138,7 +138,10 @@ def wait_for_answer(
         seen.append(http_get(port, accept=accept))
         return check(*seen[-1])
 
-    wait_until(answered, what=f"{what} (last answer: {seen[-1] if seen else None})")
+    try:
+        wait_until(answered, what=what)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; the last answer: {seen[-1] if seen else None}") from None
     return seen[-1]
 
 
