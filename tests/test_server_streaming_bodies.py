@@ -299,7 +299,11 @@ def test_a_large_multipart_upload_streams_to_disk_with_flat_memory(tmp_path: Pat
         assert b'"size":%d' % size in answer
         growth = f"RSS grew by {(peak - before) / 2**20:.1f} MiB for {mib} MiB"
         print(growth)
-        assert peak - before < 50 * 1024 * 1024, growth
+        # Buffering the upload would grow RSS by at least its size. Streamed, the
+        # growth is allocator noise that does not grow with the upload: 6-24 MiB
+        # here when quiet, 67 MiB once on a loaded free-threaded run, 13.4 MiB
+        # for BARQ_UPLOAD_MIB=2048.
+        assert peak - before < 96 * 1024 * 1024, growth
     finally:
         proc.terminate()
         proc.wait(10)
